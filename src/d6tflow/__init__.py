@@ -1,0 +1,114 @@
+"""d6tflow: fast, trustworthy data-science workflows.
+
+Write small parameterized tasks; d6tflow knows their dependencies, runs what is missing in the
+right order, saves every output and loads any of them back with one call::
+
+    import d6tflow
+
+    class TaskGetData(d6tflow.tasks.TaskPqPandas):
+        def run(self):
+            self.save(make_frame())
+
+    @d6tflow.requires(TaskGetData)
+    class TaskTrain(d6tflow.tasks.TaskPickle):
+        alpha = d6tflow.FloatParameter(default=0.5)
+
+        def run(self):
+            self.save(fit(self.inputLoad(), self.alpha))
+
+    d6tflow.run(TaskTrain())
+    model = TaskTrain().outputLoad()
+
+Importing d6tflow prints nothing and loads no heavy library; pandas is imported when a DataFrame
+format is used.
+"""
+
+from __future__ import annotations
+
+from d6tflow import errors, formats, settings, targets, tasks
+from d6tflow.cache import data
+from d6tflow.display import preview, show
+from d6tflow.errors import FlowFailedError
+from d6tflow.graph import taskflow_downstream, taskflow_upstream
+from d6tflow.inherit import clone_parent, dict_inherits, dict_requires, inherits, requires
+from d6tflow.invalidation import (
+    invalidate_all,
+    invalidate_downstream,
+    invalidate_orphans,
+    invalidate_upstream,
+)
+from d6tflow.params import (
+    BoolParameter,
+    ChoiceParameter,
+    DateHourParameter,
+    DateIntervalParameter,
+    DateMinuteParameter,
+    DateParameter,
+    DateSecondParameter,
+    DictParameter,
+    EnumParameter,
+    FloatParameter,
+    IntParameter,
+    ListParameter,
+    MonthParameter,
+    NumericalParameter,
+    OptionalParameter,
+    Parameter,
+    TaskParameter,
+    TimeDeltaParameter,
+    TupleParameter,
+    YearParameter,
+)
+from d6tflow.scheduler import RunResult, TaskState, run
+from d6tflow.store import set_dir
+from d6tflow.task import Task
+
+__version__ = "1.0.0.dev0"
+
+__all__ = [
+    "BoolParameter",
+    "ChoiceParameter",
+    "DateHourParameter",
+    "DateIntervalParameter",
+    "DateMinuteParameter",
+    "DateParameter",
+    "DateSecondParameter",
+    "DictParameter",
+    "EnumParameter",
+    "FloatParameter",
+    "FlowFailedError",
+    "IntParameter",
+    "ListParameter",
+    "MonthParameter",
+    "NumericalParameter",
+    "OptionalParameter",
+    "Parameter",
+    "RunResult",
+    "Task",
+    "TaskParameter",
+    "TaskState",
+    "TimeDeltaParameter",
+    "TupleParameter",
+    "YearParameter",
+    "clone_parent",
+    "data",
+    "dict_inherits",
+    "dict_requires",
+    "errors",
+    "formats",
+    "inherits",
+    "invalidate_all",
+    "invalidate_downstream",
+    "invalidate_orphans",
+    "invalidate_upstream",
+    "preview",
+    "requires",
+    "run",
+    "set_dir",
+    "settings",
+    "show",
+    "targets",
+    "taskflow_downstream",
+    "taskflow_upstream",
+    "tasks",
+]

@@ -1,0 +1,136 @@
+"""What d6tflow prints: the dependency tree (preview/show) and the execution summary.
+
+Display only reads tasks and their states; it never runs anything.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from d6tflow.graph import Graph
+
+if TYPE_CHECKING:
+    from d6tflow.scheduler import RunResult
+    from d6tflow.task import Task
+
+_GREEN, _BLUE, _RESET = "\x1b[92m", "\x1b[94m", "\x1b[0m"
+
+
+def _colour(text: str, code: str) -> str:
+    return f"{code}{text}{_RESET}" if sys.stdout.isatty() else text
+
+
+def _params_text(task: Task, show_params: bool, clip_params: bool) -> str:
+    if not show_params:
+        return ""
+    params = task.to_str_params(only_significant=True)
+    if clip_params:
+        params = {k: v if len(v) <= 20 else v[:17] + "..." for k, v in params.items()}
+    return str(params)
+
+
+def tree_lines(
+    task: Task,
+    graph: Graph,
+    complete: dict[Task, bool],
+    indent: str = "",
+    last: bool = True,
+    show_params: bool = True,
+    clip_params: bool = False,
+) -> list[str]:
+    """The lines of ``task``'s dependency tree; a task met again shows its line only."""
+    lines: list[str] = []
+    shown: set[Task] = set()
+    stack = [(task, indent, last)]
+    while stack:
+        current, prefix, is_last = stack.pop()
+        branch, child_prefix = ("└─--", prefix + "   ") if is_last else ("|--", prefix + "|  ")
+        state = _colour("COMPLETE", _GREEN) if complete[current] else _colour("PENDING", _BLUE)
+        params = _params_text(current, show_params, clip_params)
+        children = graph.deps[current]
+        repeat = current in shown and children
+        note = " (dependencies shown above)" if repeat else ""
+        lines.append(f"{prefix}{branch}[{current.task_family}-{params} ({state})]{note}")
+        if repeat:
+            continue
+        shown.add(current)
+        for i in reversed(range(len(children))):
+            stack.append((children[i], child_prefix, i == len(children) - 1))
+    return lines
+
+
+def preview(
+    tasks: Any,
+    indent: str = "",
+    last: bool = True,
+    show_params: bool = True,
+    clip_params: bool = False,
+) -> None:
+    """Print the dependency tree of ``tasks`` with each task's parameters and state.
+
+    >>> d6tflow.preview(TaskTrain())
+    └─--[TaskTrain-{'do_preprocess': 'True'} (PENDING)]
+       └─--[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)]
+          └─--[TaskGetData-{} (COMPLETE)]
+    """
+    from d6tflow.scheduler import _as_task_list
+
+    roots = _as_task_list(tasks)
+    graph = Graph(roots)
+    complete = graph.complete_states()
+    header = "\n ===== d6tflow Execution Preview ===== \n"
+    lines = [header]
+    for root in roots:
+        lines.extend(tree_lines(root, graph, complete, indent, last, show_params, clip_params))
+    lines.append(header)
+    print("\n".join(lines))
+
+
+show = preview
+
+
+def _describe(tasks: list[Task]) -> str:
+    if len(tasks) <= 3:
+        return ", ".join(repr(t) for t in tasks)
+    return f"{tasks[0]!r} ... {tasks[-1]!r}"
+
+
+def _group_lines(tasks: list[Task], indent: str) -> list[str]:
+    by_family: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        by_family[task.task_family].append(task)
+    return [f"{indent}- {len(group)} {_describe(group)}" for group in by_family.values()]
+
+
+def format_summary(result: RunResult) -> str:
+    """The execution summary, in the original's words ("Scheduled 3 tasks of which: ...")."""
+    from d6tflow.scheduler import TaskState
+
+    lines = ["", "===== d6tflow Execution Summary =====", ""]
+    lines.append(f"Scheduled {len(result.status)} tasks of which:")
+    sections = [
+        (TaskState.COMPLETE, "complete ones were encountered"),
+        (TaskState.DONE, "ran successfully"),
+        (TaskState.FAILED, "failed"),
+    ]
+    for state, words in sections:
+        group = result.tasks(state)
+        if group:
+            lines.append(f"* {len(group)} {words}:")
+            lines.extend(_group_lines(group, "    "))
+    skipped = result.tasks(TaskState.SKIPPED)
+    if skipped:
+        lines.append(f"* {len(skipped)} were left pending, among these:")
+        lines.append(f"    * {len(skipped)} had failed dependencies:")
+        lines.extend(_group_lines(skipped, "        "))
+    lines.append("")
+    if result.failures:
+        lines.append("This progress looks :( because there were failed tasks")
+    else:
+        lines.append(
+            "This progress looks :) because there were no failed tasks or missing dependencies"
+        )
+    lines.extend(["", "===== d6tflow Execution Summary =====", ""])
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""The executor interface and what executing one task means."""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from d6tflow.errors import FlowFailedError, OutputError
+from d6tflow.utils import flatten, map_structure
+
+if TYPE_CHECKING:
+    from d6tflow.task import Task
+
+
+@dataclass
+class TaskOutcome:
+    """What came of running one task; ``error`` is None on success. Picklable, so it can come
+    back from another process."""
+
+    error: BaseException | None = None
+    traceback: str = ""
+
+
+class Executor(ABC):
+    """Runs ready tasks. ``submit`` returns a Future of a :class:`TaskOutcome`; the scheduler keeps
+    at most ``capacity`` tasks submitted and not yet finished."""
+
+    def __init__(self, workers: int = 1, **options: Any):
+        self.workers = workers
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    @abstractmethod
+    def submit(self, task: Task) -> Future:
+        """Start ``task`` (all its dependencies are complete) and return a Future of its outcome."""
+
+    def shutdown(self) -> None:
+        """Release workers; called once when the run ends, also after errors or Ctrl-C."""
+
+
+def execute_task(task: Task) -> TaskOutcome:
+    """Run one task in this process: its ``run()``, tasks it yields, then check its outputs."""
+    try:
+        _run(task)
+    except Exception as e:
+        return TaskOutcome(error=e, traceback=traceback.format_exc())
+    return TaskOutcome()
+
+
+def _run(task: Task) -> None:
+    if getattr(task, "_run_is_graph_only", False):
+        return  # an aggregator's yielded tasks are graph dependencies, already complete
+    result = task.run()
+    if inspect.isgenerator(result):
+        _drive_dynamic(task, result)
+    missing = _missing_outputs(task)
+    if missing:
+        raise OutputError(
+            f"{task!r}.run() finished without saving output(s) {missing}. "
+            "Call self.save(...) in run() (with a dict of every persist key for several outputs)."
+        )
+
+
+def _drive_dynamic(task: Task, gen: Any) -> None:
+    """Tasks yielded from run() are run to completion, then the generator gets their outputs."""
+    from d6tflow.scheduler import run as run_flow
+
+    try:
+        yielded = next(gen)
+        while True:
+            result = run_flow(flatten(yielded), execution_summary=False, abort=False)
+            if not result:
+                raise FlowFailedError(result.failures, result)
+            yielded = gen.send(map_structure(lambda t: t.output(), yielded))
+    except StopIteration:
+        pass
+
+
+def _missing_outputs(task: Task) -> list[str]:
+    if not getattr(type(task).complete, "_d6tflow_builtin", False):
+        return []  # a custom complete() decides for itself
+    output = task.output()
+    targets = output.items() if isinstance(output, dict) else [(None, t) for t in flatten(output)]
+    return [str(key if key is not None else t.path) for key, t in targets if not t.exists()]

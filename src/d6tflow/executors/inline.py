@@ -1,0 +1,17 @@
+"""Run each task in the calling process, one at a time."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+from d6tflow.executors.base import Executor, execute_task
+
+
+class InlineExecutor(Executor):
+    """The default: tasks run in this process, so in-memory outputs and debuggers just work."""
+
+    def submit(self, task: Any) -> Future:
+        future: Future = Future()
+        future.set_result(execute_task(task))
+        return future

@@ -1,0 +1,224 @@
+"""``d6tflow.run``: decide what must run, run it in dependency order, report what happened.
+
+The graph is built once and every task's state is checked once. Tasks are handed to an executor
+(inline by default) as soon as all their dependencies are done; after a failure, independent
+branches keep running and only what depends on the failed task is skipped.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from d6tflow import settings
+from d6tflow.errors import FlowFailedError, TaskFailure
+from d6tflow.executors import Executor, get_executor
+from d6tflow.graph import Graph, matching
+from d6tflow.task import Task
+from d6tflow.utils import confirm_prompt
+
+logger = logging.getLogger("d6tflow")
+
+# luigi.build options the original passed through; they mean nothing without luigi.
+_IGNORED_LUIGI_OPTIONS = {"local_scheduler", "detailed_summary", "log_level", "no_lock"}
+
+
+class TaskState(str, enum.Enum):
+    COMPLETE = "complete"  # already complete before the run
+    DONE = "done"  # ran successfully in this run
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not run because a dependency failed
+
+
+@dataclass
+class RunResult:
+    """What ``d6tflow.run`` did: truthy only if every task is complete at the end.
+
+    ``status`` maps every scheduled task to its :class:`TaskState`; ``failures`` lists a
+    :class:`~d6tflow.errors.TaskFailure` per failed task; ``summary`` is the printed report.
+    """
+
+    status: dict[Task, TaskState] = field(default_factory=dict)
+    failures: list[TaskFailure] = field(default_factory=list)
+    summary: str = ""
+    duration: float = 0.0
+
+    @property
+    def scheduling_succeeded(self) -> bool:
+        return not self.failures and TaskState.SKIPPED not in self.status.values()
+
+    def __bool__(self) -> bool:
+        return self.scheduling_succeeded
+
+    def tasks(self, state: TaskState) -> list[Task]:
+        return [t for t, s in self.status.items() if s == state]
+
+
+def _as_task_list(tasks: Any, what: str = "tasks") -> list[Task]:
+    items = tasks if isinstance(tasks, (list, tuple)) else [tasks]
+    for item in items:
+        if isinstance(item, type) and issubclass(item, Task):
+            raise TypeError(
+                f"{what}: got the class {item.__name__}; pass an instance: {item.__name__}()"
+            )
+        if not isinstance(item, Task):
+            raise TypeError(f"{what}: {item!r} is not a task instance")
+    return list(items)
+
+
+def run(
+    tasks: Any,
+    forced: Any = None,
+    forced_all: bool = False,
+    forced_all_upstream: bool = False,
+    confirm: bool = False,
+    workers: int = 1,
+    abort: bool = True,
+    execution_summary: bool | None = None,
+    executor: str | Executor | None = None,
+    **kwargs: Any,
+) -> RunResult:
+    """Run tasks and whatever they need that is not complete yet.
+
+    >>> d6tflow.run(TaskTrain())                        # runs what is missing
+    >>> d6tflow.run(TaskTrain(), forced_all=True)       # reruns TaskTrain itself
+    >>> d6tflow.run(TaskTrain(), forced=TaskPreprocess())  # reruns it and what depends on it
+
+    ``forced_all_upstream`` reruns everything upstream too; ``confirm=True`` asks before deleting
+    outputs. With ``abort=True`` a failure raises :class:`~d6tflow.errors.FlowFailedError` after
+    the other branches ran; otherwise check the returned result (falsy when anything failed).
+    """
+    unknown = set(kwargs) - _IGNORED_LUIGI_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"d6tflow.run() got unknown argument(s) {sorted(unknown)}; did you mean forced=, "
+            "forced_all= or forced_all_upstream=?"
+        )
+    roots = _as_task_list(tasks)
+    summary = settings.execution_summary if execution_summary is None else execution_summary
+    graph = Graph(roots)
+
+    to_reset = _tasks_to_reset(graph, roots, forced, forced_all, forced_all_upstream)
+    if to_reset:
+        if confirm and not confirm_prompt("invalidating tasks before the run", to_reset):
+            print("Aborted: nothing was run")
+            return RunResult()
+        for task in to_reset:
+            task.invalidate(confirm=False)
+
+    result = _execute(graph, get_executor(executor, workers=workers))
+    from d6tflow.display import format_summary
+
+    result.summary = format_summary(result)
+    if summary:
+        print(result.summary)
+    if result.failures and abort:
+        raise FlowFailedError(result.failures, result)
+    return result
+
+
+def _tasks_to_reset(
+    graph: Graph, roots: list[Task], forced: Any, forced_all: bool, forced_all_upstream: bool
+) -> list[Task]:
+    """The tasks whose outputs are deleted before running, per the forced* arguments."""
+    selected: dict[Task, None] = {}
+    if forced_all_upstream:
+        for root in roots:
+            selected.update(dict.fromkeys(graph.upstream_of(root)))
+        return list(selected)
+    if forced_all:
+        forced = roots
+    if forced is None:
+        return []
+    state = graph.complete_states()
+    for forced_task in _as_task_list(forced, "forced"):
+        targets = matching(graph, forced_task)
+        if not targets:
+            raise ValueError(f"forced={forced_task!r} is not part of the flow being run")
+        if forced_task not in graph:
+            logger.warning(
+                "forced=%r is not in the flow; forcing every %s in it instead",
+                forced_task,
+                forced_task.task_family,
+            )
+        for root in roots:
+            between = graph.between(targets, root)
+            selected.update(dict.fromkeys(t for t in graph.order if t in between and state[t]))
+    return list(selected)
+
+
+def _execute(graph: Graph, executor: Executor) -> RunResult:
+    started = time.perf_counter()
+    complete = graph.complete_states()
+    result = RunResult()
+    status = result.status
+
+    # What to consider: the roots and, below any incomplete task, its dependencies. A complete
+    # task's upstream is not looked at (it matters only when check_dependencies is off).
+    pending: dict[Task, None] = {}
+    stack = list(reversed(graph.roots))
+    while stack:
+        task = stack.pop()
+        if task in status or task in pending:
+            continue
+        if complete[task]:
+            status[task] = TaskState.COMPLETE
+        else:
+            pending[task] = None
+            stack.extend(graph.deps[task])
+
+    waiting_on = {t: sum(1 for d in graph.deps[t] if d in pending) for t in pending}
+    dependents: dict[Task, list[Task]] = {t: [] for t in pending}
+    for task in pending:
+        for dep in graph.deps[task]:
+            if dep in pending:
+                dependents[dep].append(task)
+    ready = deque(t for t in graph.order if t in pending and waiting_on[t] == 0)
+    running: dict[Future, Task] = {}
+
+    def finish(task: Task, state: TaskState) -> None:
+        status[task] = state
+        if state is TaskState.DONE:
+            for child in dependents[task]:
+                waiting_on[child] -= 1
+                if waiting_on[child] == 0:
+                    ready.append(child)
+            return
+        skip = list(dependents[task])  # everything downstream of a failure is skipped
+        while skip:
+            child = skip.pop()
+            if child not in status:
+                status[child] = TaskState.SKIPPED
+                skip.extend(dependents[child])
+
+    try:
+        while ready or running:
+            while ready and len(running) < executor.capacity:
+                task = ready.popleft()
+                if task in status:  # skipped meanwhile
+                    continue
+                logger.info("running %r", task)
+                running[executor.submit(task)] = task
+            if not running:
+                continue
+            # Inline futures are finished on submit: skip the cost of waiting on them.
+            done = [f for f in running if f.done()] or wait(running, return_when=FIRST_COMPLETED)[0]
+            for future in done:
+                task = running.pop(future)
+                outcome = future.result()
+                if outcome.error is None:
+                    logger.info("done %r", task)
+                    finish(task, TaskState.DONE)
+                else:
+                    logger.error("%r failed:\n%s", task, outcome.traceback)
+                    result.failures.append(TaskFailure(task, outcome.error, outcome.traceback))
+                    finish(task, TaskState.FAILED)
+    finally:
+        executor.shutdown()
+    result.duration = time.perf_counter() - started
+    return result

@@ -1,0 +1,33 @@
+"""Module-level settings, with the original d6tflow's names. Read at call time, so assigning
+``d6tflow.settings.check_dependencies = False`` takes effect immediately."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+dir: str = "data"  # noqa: A001 - the original's public name
+dirpath: Path = Path(dir)
+
+#: ``complete()`` also requires every upstream task to be complete (recursively).
+check_dependencies: bool = True
+#: Keep every loaded output in memory (``d6tflow.data``) and serve later loads from there.
+cached: bool = False
+#: ``False``: file names are ``<key>.<ext>`` without the task id (all parameter settings share a file).
+save_with_param: bool = True
+#: Default of ``d6tflow.run(execution_summary=None)``: print the summary after a run.
+execution_summary: bool = True
+#: Level of the ``d6tflow`` logger while a flow runs.
+log_level: str = "WARNING"
+
+isinit: bool = False
+isinitpipe: bool = False
+
+# The task id keeps the first ``_id_nparams`` parameters, each cut at ``_id_param_len`` characters.
+_id_nparams: int = 20
+_id_param_len: int = 64
+
+
+def set_parameter_len(nparams: int = 20, len: int = 64) -> None:  # noqa: A002 - original name
+    """How many parameters (and how many characters of each) the readable part of a task id shows."""
+    global _id_nparams, _id_param_len
+    _id_nparams, _id_param_len = nparams, len

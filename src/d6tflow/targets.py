@@ -1,0 +1,155 @@
+"""Targets: one output of one task, bound to a location and a format.
+
+``task.output()`` returns these; ``target.load()``/``target.save(obj)`` read and write, ``exists()``
+tells whether the output is there, ``invalidate()`` removes it. The class names of the original
+d6tflow (``PqPandasTarget`` …) are kept for code that uses them directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from d6tflow import cache, settings, store
+from d6tflow.errors import TaskNotCompleteError
+from d6tflow.formats import Format, get_format
+
+__all__ = [
+    "CSVGZPandasTarget",
+    "CSVPandasTarget",
+    "CacheTarget",
+    "DataTarget",
+    "ExcelPandasTarget",
+    "JsonTarget",
+    "PdCacheTarget",
+    "PickleTarget",
+    "PqPandasTarget",
+    "Target",
+]
+
+
+def _missing(path: Any) -> TaskNotCompleteError:
+    return TaskNotCompleteError(
+        f"Target does not exist, make sure task is complete: {path} (run the flow first)"
+    )
+
+
+class Target:
+    """Base of all targets: ``exists``, ``load``, ``save``, ``invalidate``."""
+
+    path: Any
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+    def load(self, cached: bool = False, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def save(self, obj: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def invalidate(self) -> bool:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+
+class CacheTarget(Target):
+    """An output kept in memory in ``d6tflow.data``; ``path`` is a str key (as in the original)."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+
+    def exists(self) -> bool:
+        return self.path in cache.data
+
+    def load(self, cached: bool = True, **kwargs: Any) -> Any:
+        try:
+            return cache.data[self.path]
+        except KeyError:
+            raise _missing(self.path) from None
+
+    def save(self, obj: Any, **kwargs: Any) -> str:
+        cache.data[self.path] = obj
+        return self.path
+
+    def invalidate(self) -> bool:
+        cache.data.pop(self.path, None)
+        return True
+
+
+PdCacheTarget = CacheTarget
+
+
+class DataTarget(Target):
+    """A file output written through a :class:`~d6tflow.formats.Format`, atomically.
+
+    Subclass it and override ``load``/``save`` to write your own target (the original's way); or,
+    simpler, register a Format.
+    """
+
+    format: ClassVar[str | Format | None] = None
+
+    def __init__(self, path: str | Path, format: str | Format | None = None):  # noqa: A002
+        self.path = Path(path)
+        self._format = get_format(format or self.format) if (format or self.format) else None
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self, cached: bool = False, **kwargs: Any) -> Any:
+        use_cache = cached or settings.cached
+        key = str(self.path)
+        if use_cache and key in cache.data:
+            return cache.data[key]
+        try:
+            obj = self._require_format().load(self.path, **kwargs)
+        except FileNotFoundError:
+            raise _missing(self.path) from None
+        if use_cache:
+            cache.data[key] = obj
+        return obj
+
+    def save(self, obj: Any, **kwargs: Any) -> Path:
+        cache.data.pop(str(self.path), None)
+        with store.atomic_path(self.path) as tmp:
+            self._require_format().save(obj, tmp, **kwargs)
+        return self.path
+
+    def invalidate(self) -> bool:
+        cache.data.pop(str(self.path), None)
+        store.remove(self.path)
+        return not self.exists()
+
+    def _require_format(self) -> Format:
+        if self._format is None:
+            raise TypeError(
+                f"{type(self).__name__} has no format: set format = '<name>' on the target "
+                "class, or override load() and save()"
+            )
+        return self._format
+
+
+class PickleTarget(DataTarget):
+    format = "pickle"
+
+
+class JsonTarget(DataTarget):
+    format = "json"
+
+
+class CSVPandasTarget(DataTarget):
+    format = "csv"
+
+
+class CSVGZPandasTarget(DataTarget):
+    format = "csv.gz"
+
+
+class ExcelPandasTarget(DataTarget):
+    format = "excel"
+
+
+class PqPandasTarget(DataTarget):
+    format = "parquet"

@@ -1,0 +1,255 @@
+"""The Task base: identity (parameters, task_id), dependencies, outputs and completeness.
+
+``Task`` is what luigi's Task was to the original d6tflow: parameters, ``requires``, ``output``,
+``complete``, ``run``. ``TaskData`` (in ``task_data.py``) adds persisted outputs and one-call loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from functools import cached_property
+from typing import Any, ClassVar
+
+from d6tflow import settings
+from d6tflow.errors import MissingParameterError, ParameterError, TaskDefinitionError
+from d6tflow.params import NO_VALUE, Parameter, ParameterVisibility
+from d6tflow.utils import flatten, map_structure
+
+logger = logging.getLogger("d6tflow")
+
+_INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_]")
+_TASK_ID_HASH_LEN = 10
+
+# Bumped whenever a parameter is added to any task class, so cached parameter lists refresh.
+_param_generation = 0
+_classes_by_name: dict[str, list[type[Task]]] = {}
+
+
+def builtin(fn: Any) -> Any:
+    """Mark d6tflow's own ``complete`` so the scheduler knows it may compute it in bulk."""
+    fn._d6tflow_builtin = True
+    return fn
+
+
+def task_class_by_name(name: str) -> type[Task]:
+    """The task class whose ``__name__`` is ``name`` (the most recently defined one wins)."""
+    classes = _classes_by_name.get(name)
+    if not classes:
+        raise ValueError(f"No task class named {name!r} has been defined in this process")
+    return classes[-1]
+
+
+class TaskMeta(type):
+    """Registers task classes by name and lets parameters be added after a class is created."""
+
+    def __init__(cls, name: str, bases: tuple, namespace: dict):
+        super().__init__(name, bases, namespace)
+        _classes_by_name.setdefault(name, []).append(cls)
+        cls._params_cache = None  # type: ignore[attr-defined]
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if isinstance(value, Parameter):
+            global _param_generation
+            value.__set_name__(cls, name)
+            _param_generation += 1
+        super().__setattr__(name, value)
+
+
+class Task(metaclass=TaskMeta):
+    """A unit of work with parameters, dependencies (``requires``) and outputs (``output``).
+
+    Parameters are class attributes; an instance's values are read as ``self.<name>``. Tasks with
+    equal parameters are equal, so building the same task twice yields the same outputs.
+    """
+
+    #: Accepted for compatibility; task ids use the bare class name, as the original's did.
+    task_namespace: ClassVar[str | None] = None
+    #: A class-level ``path`` wins over the constructor argument (the original's rule).
+    path: Any = None
+    #: True: ``complete()`` looks only at this task's own outputs, never upstream.
+    external: ClassVar[bool] = False
+
+    _params_cache: ClassVar[tuple[int, list[tuple[str, Parameter]]] | None]
+
+    def __init__(self, *args: Any, path: Any = None, flows: Any = None, **kwargs: Any):
+        params = type(self).get_params()
+        values = self._bind(params, args, kwargs)
+        self.__dict__.update(values)
+        self.param_kwargs = values
+        if type(self).path is None:
+            self.path = path
+        self.flows = flows
+
+    # -- parameters ------------------------------------------------------------------------------
+
+    @classmethod
+    def get_params(cls) -> list[tuple[str, Parameter]]:
+        """``(name, Parameter)`` pairs in declaration order, including inherited ones."""
+        cached = cls.__dict__.get("_params_cache")
+        if cached is not None and cached[0] == _param_generation:
+            return cached[1]
+        found: dict[str, Parameter] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Parameter):
+                    found[name] = value
+                elif name in found:  # a subclass replaced the parameter with a plain attribute
+                    del found[name]
+        params = sorted(found.items(), key=lambda item: item[1]._counter)
+        type.__setattr__(cls, "_params_cache", (_param_generation, params))
+        return params
+
+    @classmethod
+    def get_param_names(cls, include_significant: bool = False) -> list[str]:
+        return [name for name, p in cls.get_params() if include_significant or p.significant]
+
+    @classmethod
+    def _bind(cls, params: list, args: tuple, kwargs: dict) -> dict[str, Any]:
+        positional = [(n, p) for n, p in params if p.positional]
+        if len(args) > len(positional):
+            raise ParameterError(
+                f"{cls.__name__} takes {len(positional)} positional parameter(s), got {len(args)}"
+            )
+        given = dict(kwargs)
+        for (name, _), value in zip(positional, args):
+            if name in given:
+                raise ParameterError(f"{cls.__name__}: parameter '{name}' given twice")
+            given[name] = value
+        values: dict[str, Any] = {}
+        for name, param in params:
+            if name in given:
+                raw = given.pop(name)
+            elif param.has_default:
+                raw = param.default
+            else:
+                raise MissingParameterError(
+                    f"{cls.__name__}: missing required parameter '{name}'. Pass it, e.g. "
+                    f"{cls.__name__}({name}=...), or give the parameter a default."
+                )
+            try:
+                values[name] = param.normalize(raw) if raw is not None else None
+            except ParameterError as e:
+                raise ParameterError(f"{cls.__name__}: parameter '{name}': {e}") from None
+        if given:
+            # Workflows pass one params dict to every task of a flow: unknown names are ignored.
+            logger.debug("%s ignores unknown arguments %s", cls.__name__, sorted(given))
+        return values
+
+    def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict:
+        """``{name: serialized value}``; the significant public ones make the task id."""
+        out = {}
+        for name, param in type(self).get_params():
+            if only_significant and not param.significant:
+                continue
+            if only_public and param.visibility != ParameterVisibility.PUBLIC:
+                continue
+            value = self.param_kwargs[name]
+            out[name] = param.serialize(value) if value is not None else "None"
+        return out
+
+    def get_param_values_dict(self) -> dict[str, Any]:
+        return dict(self.param_kwargs)
+
+    # -- identity ----------------------------------------------------------------------------------
+
+    @classmethod
+    def get_task_family(cls) -> str:
+        return cls.__name__
+
+    @property
+    def task_family(self) -> str:
+        return type(self).__name__
+
+    @cached_property
+    def task_id(self) -> str:
+        """``<Family>_<readable params>_<md5[:10]>``, identical to the original d6tflow's."""
+        params = self.to_str_params(only_significant=True, only_public=True)
+        blob = json.dumps(params, separators=(",", ":"), sort_keys=True)
+        digest = hashlib.md5(blob.encode("utf-8")).hexdigest()[:_TASK_ID_HASH_LEN]
+        names = sorted(params)[: settings._id_nparams]
+        summary = "_".join(params[n][: settings._id_param_len] for n in names)
+        return f"{self.task_family}_{_INVALID_ID_CHARS.sub('_', summary)}_{digest}"
+
+    @cached_property
+    def _key(self) -> tuple:
+        return (type(self), self.task_id, str(self.path) if self.path is not None else None)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={param.serialize(self.param_kwargs[name])}"
+            for name, param in type(self).get_params()
+            if param.significant and self.param_kwargs[name] is not None
+        ]
+        return f"{self.task_family}({', '.join(parts)})"
+
+    def clone(self, cls: type[Task] | None = None, **kwargs: Any) -> Task:
+        """A task of class ``cls`` (default: this one) with this task's values for the parameters
+        ``cls`` declares, overridden by ``kwargs``."""
+        cls = cls or type(self)
+        values = {}
+        for name, _ in cls.get_params():
+            if name in kwargs:
+                values[name] = kwargs[name]
+            elif name in self.param_kwargs:
+                values[name] = self.param_kwargs[name]
+        return cls(**values)
+
+    # -- dependencies and outputs -------------------------------------------------------------------
+
+    def requires(self) -> Any:
+        """The tasks this one needs: a task, a list, a dict, or nested. Override it."""
+        return []
+
+    def deps(self) -> list[Task]:
+        """The tasks this one needs, as a flat list (``requires()`` checked and flattened)."""
+        found = flatten(self.requires())
+        for dep in found:
+            if not isinstance(dep, Task):
+                hint = (
+                    f" Return an instance: {dep.__name__}() or self.clone({dep.__name__})."
+                    if isinstance(dep, type) and issubclass(dep, Task)
+                    else ""
+                )
+                raise TaskDefinitionError(
+                    f"{self!r}.requires() returned {dep!r}, which is not a task.{hint}"
+                )
+        return found
+
+    def _graph_deps(self) -> list[Task]:
+        """What the scheduler must finish before this task: ``deps()`` (aggregators add more)."""
+        return self.deps()
+
+    def input(self) -> Any:
+        """The outputs (targets) of ``requires()``, in the same shape."""
+        return map_structure(lambda t: t.output(), self.requires())
+
+    def output(self) -> Any:
+        """This task's targets; a task without outputs is never complete and always runs."""
+        return []
+
+    def run(self) -> Any:
+        """Do the work. Override it."""
+
+    def _outputs_exist(self) -> bool:
+        outputs = flatten(self.output())
+        return bool(outputs) and all(t.exists() for t in outputs)
+
+    def _cascades(self) -> bool:
+        """Does completeness also require every upstream task to be complete?"""
+        return False
+
+    @builtin
+    def complete(self) -> bool:
+        """True when every output exists (and, for data tasks, every upstream task is complete)."""
+        from d6tflow.graph import is_complete
+
+        return is_complete(self)

@@ -1,0 +1,196 @@
+"""TaskData: a task whose outputs are saved by d6tflow and loaded back with one call."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, ClassVar
+
+from d6tflow import settings, store
+from d6tflow.errors import TaskNotCompleteError
+from d6tflow.formats import Format, get_format
+from d6tflow.loading import load_inputs, load_outputs
+from d6tflow.targets import CacheTarget, DataTarget, Target
+from d6tflow.task import Task, builtin
+from d6tflow.utils import confirm_prompt, flatten, map_structure
+
+
+class TaskData(Task):
+    """A task with persisted outputs: ``self.save(obj)`` in ``run()``, ``outputLoad()`` after.
+
+    ``persist = ['data']`` (the default) gives one output; a list of names gives several, saved
+    together with ``self.save({'a': ..., 'b': ...})``. Subclasses choose a ``format``
+    (TaskPqPandas, TaskPickle, … do it for you).
+    """
+
+    #: Name of a registered format (see ``d6tflow.formats``), or a Format instance.
+    format: ClassVar[str | Format | None] = None
+    #: Legacy: a custom target class with load/save (set ``target_ext`` with it).
+    target_class: ClassVar[type[Target] | None] = None
+    target_ext: ClassVar[str | None] = None
+    persist: ClassVar[list[str]] = ["data"]
+    metadata: Any = None
+
+    def __init__(self, *args: Any, path: Any = None, flows: Any = None, **kwargs: Any):
+        super().__init__(*args, path=path, flows=flows, **kwargs)
+        persists = getattr(self, "persists", None)  # the original accepted this alias
+        if persists is not None:
+            self.persist = list(persists)
+        self._outputs_cache: tuple[tuple, Any] | None = None
+
+    # -- where outputs live ------------------------------------------------------------------------
+
+    @property
+    def _ext(self) -> str:
+        if self.target_ext is not None:
+            return self.target_ext
+        return get_format(self._format_name()).ext
+
+    def _format_name(self) -> str | Format:
+        if self.format is None:
+            raise TypeError(
+                f"{type(self).__name__} has no output format: subclass a task flavour such as "
+                "d6tflow.tasks.TaskPqPandas or TaskPickle, or set format = '<name>'"
+            )
+        return self.format
+
+    def _base_dir(self) -> Path:
+        base = Path(self.path) if self.path is not None else settings.dirpath
+        group = getattr(self, "task_group", None)
+        return base / f"group={group}" if group is not None else base
+
+    def _getpath(self, key: str, ext: str | None = None) -> Path:
+        ext = self._ext if ext is None else ext
+        with_id = settings.save_with_param and getattr(self, "save_attrib", True)
+        name = f"{self.task_id}-{key}.{ext}" if with_id else f"{key}.{ext}"
+        folder = getattr(self, "target_dir", None)
+        base = self._base_dir()
+        path = base / (folder or self.task_family) / name
+        if folder is None and "_" in self.task_family and not path.exists():
+            # The original cut the folder name at the first underscore; find what it wrote there.
+            legacy = base / self.task_id.split("_")[0] / name
+            if legacy.exists():
+                return legacy
+        return path
+
+    def _make_target(self, key: str) -> Target:
+        if self.target_class is not None:
+            return self.target_class(self._getpath(key))
+        fmt = get_format(self._format_name())
+        if fmt.in_memory:
+            return CacheTarget(self._getpath(key))
+        return DataTarget(self._getpath(key), fmt)
+
+    def output(self) -> Any:
+        """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
+        # Targets depend on the data folder and naming settings, which may change between calls.
+        state = (settings.dirpath, settings.save_with_param, self.path, tuple(self.persist))
+        if self._outputs_cache is None or self._outputs_cache[0] != state:
+            targets = {key: self._make_target(key) for key in self.persist}
+            result = targets["data"] if list(self.persist) == ["data"] else targets
+            self._outputs_cache = (state, result)
+        return self._outputs_cache[1]
+
+    def _cascades(self) -> bool:
+        return settings.check_dependencies and not self.external
+
+    @builtin
+    def complete(self, cascade: bool = True) -> bool:
+        """All outputs exist and (unless ``cascade=False``) every upstream task is complete."""
+        if not cascade:
+            return self._outputs_exist()
+        return super().complete()
+
+    # -- saving and loading -----------------------------------------------------------------------
+
+    def save(self, data: Any, **kwargs: Any) -> None:
+        """Save this task's output(s); keyword arguments go to the format (e.g. compression)."""
+        if list(self.persist) == ["data"]:
+            self.output().save(data, **kwargs)
+            return
+        if not isinstance(data, dict) or set(data) != set(self.persist):
+            given = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(
+                f"{type(self).__name__}.save needs a dict with exactly the keys of persist "
+                f"{list(self.persist)}, got {given}. Save dictionary needs to consistent with "
+                "Task.persist"
+            )
+        targets = self.output()
+        for key in self.persist:
+            targets[key].save(data[key], **kwargs)
+
+    def outputLoad(self, keys: Any = None, as_dict: bool = False, cached: bool = False) -> Any:
+        """Load this task's output(s): the object, or a list (``as_dict=True``: a dict) of them."""
+        if not self.complete():
+            raise TaskNotCompleteError(
+                f"Cannot load {self!r}, task not complete, run flow first: d6tflow.run({self!r})"
+            )
+        return load_outputs(self, self.output(), keys, as_dict, cached)
+
+    def inputLoad(
+        self, keys: Any = None, task: Any = None, cached: bool = False, as_dict: bool = False
+    ) -> Any:
+        """Load the outputs of ``requires()``, shaped like it (``task=`` picks one upstream)."""
+        return load_inputs(self, keys=keys, task=task, cached=cached, as_dict=as_dict)
+
+    # -- metadata ---------------------------------------------------------------------------------
+
+    def _meta_path(self) -> Path:
+        return self._getpath("meta").with_suffix(".pickle")
+
+    def metaSave(self, data: Any) -> None:
+        """Save metadata (e.g. scores) next to the outputs; ``outputLoadMeta()`` reads it."""
+        self.metadata = data
+        with store.atomic_path(self._meta_path()) as tmp, open(tmp, "wb") as f:
+            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    saveMeta = metaSave
+
+    def _read_meta(self) -> Any:
+        with open(self._meta_path(), "rb") as f:
+            return pickle.load(f)
+
+    def metaLoad(self) -> Any:
+        """The metadata of the upstream tasks, shaped like ``requires()``."""
+        return map_structure(lambda t: t._read_meta(), self.requires())
+
+    def outputLoadMeta(self) -> Any:
+        """This task's own metadata."""
+        if not self.complete(cascade=False):
+            raise TaskNotCompleteError(f"Cannot load {self!r}, task not complete, run flow first")
+        try:
+            return self._read_meta()
+        except FileNotFoundError:
+            raise TaskNotCompleteError(
+                f"No metadata to load for task {self.task_family}: call self.metaSave(...) "
+                "in its run()"
+            ) from None
+
+    def outputLoadAllMeta(self) -> dict[str, Any]:
+        """``{task family: metadata}`` for this task and every complete upstream task with some."""
+        from d6tflow.graph import taskflow_upstream
+
+        if not self.complete(cascade=False):
+            raise TaskNotCompleteError(f"Cannot load {self!r}, task not complete, run flow first")
+        found = {}
+        for task in taskflow_upstream(self, only_complete=True):
+            if isinstance(task, TaskData) and task._meta_path().exists():
+                found[task.task_family] = task._read_meta()
+        return found
+
+    # -- invalidation -----------------------------------------------------------------------------
+
+    def invalidate(self, confirm: bool = True) -> bool:
+        """Delete this task's outputs and metadata (asks first unless ``confirm=False``)."""
+        targets = flatten(self.output())
+        if confirm and not confirm_prompt(f"invalidating task {self!r}", targets):
+            print("Cancelled")
+            return False
+        for target in targets:
+            target.invalidate()
+        store.remove(self._meta_path())
+        return True
+
+    def reset(self, confirm: bool = True) -> bool:
+        """Same as :meth:`invalidate`."""
+        return self.invalidate(confirm=confirm)
