@@ -14,7 +14,7 @@ with :func:`register` and use it from a task with ``format = "<name>"``::
             import pandas as pd
             return pd.read_feather(path, **kwargs)
 
-``save`` receives a temporary path next to the final one; d6tflow renames it into place once
+``save`` receives a temporary path (a str) next to the final one; d6tflow renames it into place once
 ``save`` returns, so a crash mid-write never leaves a file that counts as complete.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 __all__ = ["Format", "get_format", "register", "registered_formats"]
@@ -39,10 +38,10 @@ class Format:
     #: True for formats that keep the object in ``d6tflow.data`` instead of a file.
     in_memory: ClassVar[bool] = False
 
-    def save(self, obj: Any, path: Path, **kwargs: Any) -> None:
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement save(obj, path)")
 
-    def load(self, path: Path, **kwargs: Any) -> Any:
+    def load(self, path: str, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement load(path)")
 
     def __repr__(self) -> str:
@@ -89,12 +88,12 @@ class PickleFormat(Format):
     name = "pickle"
     ext = "pkl"
 
-    def save(self, obj: Any, path: Path, **kwargs: Any) -> None:
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         kwargs.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
         with open(path, "wb") as f:
             pickle.dump(obj, f, **kwargs)
 
-    def load(self, path: Path, **kwargs: Any) -> Any:
+    def load(self, path: str, **kwargs: Any) -> Any:
         with open(path, "rb") as f:
             return pickle.load(f, **kwargs)
 
@@ -106,12 +105,12 @@ class JsonFormat(Format):
     name = "json"
     ext = "json"
 
-    def save(self, obj: Any, path: Path, **kwargs: Any) -> None:
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         kwargs.setdefault("indent", 4)
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"data": obj}, f, **kwargs)
 
-    def load(self, path: Path, **kwargs: Any) -> Any:
+    def load(self, path: str, **kwargs: Any) -> Any:
         with open(path, encoding="utf-8") as f:
             return json.load(f, **kwargs)["data"]
 
@@ -124,12 +123,12 @@ class CSVFormat(Format):
     ext = "csv"
     compression: ClassVar[str | None] = None
 
-    def save(self, obj: Any, path: Path, **kwargs: Any) -> None:
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         kwargs.setdefault("index", False)
         kwargs.setdefault("compression", self.compression)
         obj.to_csv(path, **kwargs)
 
-    def load(self, path: Path, **kwargs: Any) -> Any:
+    def load(self, path: str, **kwargs: Any) -> Any:
         import pandas as pd
 
         kwargs.setdefault("compression", self.compression)
@@ -150,11 +149,11 @@ class ExcelFormat(Format):
     name = "excel"
     ext = "xlsx"
 
-    def save(self, obj: Any, path: Path, **kwargs: Any) -> None:
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         kwargs.setdefault("index", False)
         obj.to_excel(path, **kwargs)
 
-    def load(self, path: Path, **kwargs: Any) -> Any:
+    def load(self, path: str, **kwargs: Any) -> Any:
         import pandas as pd
 
         return pd.read_excel(path, **kwargs)
@@ -173,12 +172,12 @@ class ParquetFormat(Format):
     ext = "parquet"
     compression: ClassVar[str | None] = "snappy"
 
-    def save(self, obj: Any, path: Path, **kwargs: Any) -> None:
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         kwargs.setdefault("engine", "pyarrow")
         kwargs.setdefault("compression", self.compression)
         obj.to_parquet(path, **kwargs)
 
-    def load(self, path: Path, **kwargs: Any) -> Any:
+    def load(self, path: str, **kwargs: Any) -> Any:
         import pandas as pd
 
         kwargs.setdefault("engine", "pyarrow")

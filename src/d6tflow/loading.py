@@ -51,8 +51,8 @@ def _is_single(task: Any) -> bool:
 
 
 def load_inputs(who: Any, keys: Any, task: Any, cached: bool, as_dict: bool) -> Any:
-    """Load the outputs of ``who.requires()``, keeping its shape (task, list or dict)."""
-    requires = who.requires()
+    """Load the outputs of ``who._requires()``, keeping its shape (task, list or dict)."""
+    requires = who._requires()
     if task is not None:
         try:
             upstream = requires[task]

@@ -180,6 +180,7 @@ def _execute(graph: Graph, executor: Executor) -> RunResult:
                 dependents[dep].append(task)
     ready = deque(t for t in graph.order if t in pending and waiting_on[t] == 0)
     running: dict[Future, Task] = {}
+    verbose = logger.isEnabledFor(logging.INFO)
 
     def finish(task: Task, state: TaskState) -> None:
         status[task] = state
@@ -202,7 +203,8 @@ def _execute(graph: Graph, executor: Executor) -> RunResult:
                 task = ready.popleft()
                 if task in status:  # skipped meanwhile
                     continue
-                logger.info("running %r", task)
+                if verbose:
+                    logger.info("running %r", task)
                 running[executor.submit(task)] = task
             if not running:
                 continue
@@ -212,7 +214,8 @@ def _execute(graph: Graph, executor: Executor) -> RunResult:
                 task = running.pop(future)
                 outcome = future.result()
                 if outcome.error is None:
-                    logger.info("done %r", task)
+                    if verbose:
+                        logger.info("done %r", task)
                     finish(task, TaskState.DONE)
                 else:
                     logger.error("%r failed:\n%s", task, outcome.traceback)

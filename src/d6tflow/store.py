@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import itertools
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from d6tflow import settings
@@ -15,6 +15,11 @@ logger = logging.getLogger("d6tflow")
 
 #: Temporary files start with this prefix; they never match an output name, so they never count.
 TEMP_PREFIX = ".tmp-"
+
+# Temporary names are unique by process id (taken at write time, so forked workers differ), a
+# random part (processes on other machines sharing the folder) and a counter.
+_random_token = uuid.uuid4().hex[:6]
+_tmp_counter = itertools.count()
 
 # Folders already created in this process: a task's output folder is made once, not per save.
 _made_dirs: set[str] = set()
@@ -36,33 +41,27 @@ def set_dir(dir: str | os.PathLike | None = None) -> Path:  # noqa: A002 - origi
     return settings.dirpath
 
 
-def ensure_dir(folder: Path) -> None:
-    key = str(folder)
+def ensure_dir(folder: str | os.PathLike) -> None:
+    key = os.fspath(folder)
     if key not in _made_dirs:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(key or ".", exist_ok=True)
         _made_dirs.add(key)
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; on success rename it to ``path``.
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` with a temporary path in ``path``'s folder, then rename it to ``path``.
 
-    The temporary name ends with the real file name, so libraries that infer a format or a
-    compression from the extension (pandas, openpyxl) behave as for the final name. The rename is
-    atomic on POSIX and Windows: readers see either the old file, the new one, or none.
+    The temporary name starts with ``.tmp-`` and ends with the real file name, so libraries that
+    infer a format or compression from the extension (pandas, openpyxl) behave as for the final
+    name. The rename is atomic: readers see the old file, the new one, or none, never a part.
     """
-    path = Path(path)
-    ensure_dir(path.parent)
-    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{path.name}")
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    ensure_dir(folder)
+    tmp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}{_random_token}-{next(_tmp_counter)}-{name}")
     try:
-        yield tmp
+        write(tmp)
         os.replace(tmp, path)
-    except FileNotFoundError:
-        _made_dirs.discard(
-            str(path.parent)
-        )  # the folder vanished (deleted by hand): say so clearly
-        _remove_quietly(tmp)
-        raise
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -75,7 +74,7 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def remove(path: Path) -> bool:
+def remove(path: str | os.PathLike) -> bool:
     """Delete a file; True if it existed."""
     try:
         os.unlink(path)

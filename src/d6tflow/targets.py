@@ -7,6 +7,8 @@ d6tflow (``PqPandasTarget`` …) are kept for code that uses them directly.
 
 from __future__ import annotations
 
+import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -92,34 +94,38 @@ class DataTarget(Target):
     format: ClassVar[str | Format | None] = None
 
     def __init__(self, path: str | Path, format: str | Format | None = None):  # noqa: A002
-        self.path = Path(path)
-        self._format = get_format(format or self.format) if (format or self.format) else None
+        self._path = os.fspath(path)
+        fmt = format or self.format
+        self._format = get_format(fmt) if fmt else None
+
+    @cached_property
+    def path(self) -> Path:
+        return Path(self._path)
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return os.path.exists(self._path)
 
     def load(self, cached: bool = False, **kwargs: Any) -> Any:
         use_cache = cached or settings.cached
-        key = str(self.path)
-        if use_cache and key in cache.data:
-            return cache.data[key]
+        if use_cache and self._path in cache.data:
+            return cache.data[self._path]
         try:
-            obj = self._require_format().load(self.path, **kwargs)
+            obj = self._require_format().load(self._path, **kwargs)
         except FileNotFoundError:
-            raise _missing(self.path) from None
+            raise _missing(self._path) from None
         if use_cache:
-            cache.data[key] = obj
+            cache.data[self._path] = obj
         return obj
 
-    def save(self, obj: Any, **kwargs: Any) -> Path:
-        cache.data.pop(str(self.path), None)
-        with store.atomic_path(self.path) as tmp:
-            self._require_format().save(obj, tmp, **kwargs)
-        return self.path
+    def save(self, obj: Any, **kwargs: Any) -> str:
+        cache.data.pop(self._path, None)
+        fmt = self._require_format()
+        store.atomic_write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
+        return self._path
 
     def invalidate(self) -> bool:
-        cache.data.pop(str(self.path), None)
-        store.remove(self.path)
+        cache.data.pop(self._path, None)
+        store.remove(self._path)
         return not self.exists()
 
     def _require_format(self) -> Format:

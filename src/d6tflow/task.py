@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
-from functools import cached_property
 from typing import Any, ClassVar
 
 from d6tflow import settings
@@ -26,6 +26,8 @@ _TASK_ID_HASH_LEN = 10
 # Bumped whenever a parameter is added to any task class, so cached parameter lists refresh.
 _param_generation = 0
 _classes_by_name: dict[str, list[type[Task]]] = {}
+_task_ids: dict[tuple, str] = {}
+_UNSET = object()
 
 
 def builtin(fn: Any) -> Any:
@@ -82,6 +84,11 @@ class Task(metaclass=TaskMeta):
         if type(self).path is None:
             self.path = path
         self.flows = flows
+        # Identity is fixed at construction: graphs hash tasks constantly, so it must be cheap.
+        self.task_id = self._lookup_task_id()
+        self._key = (type(self), self.task_id, os.fspath(self.path) if self.path is not None else None)
+        self._hash = hash(self._key)
+        self._requires_cache: Any = _UNSET
 
     # -- parameters ------------------------------------------------------------------------------
 
@@ -163,9 +170,19 @@ class Task(metaclass=TaskMeta):
     def task_family(self) -> str:
         return type(self).__name__
 
-    @cached_property
-    def task_id(self) -> str:
+    def _lookup_task_id(self) -> str:
         """``<Family>_<readable params>_<md5[:10]>``, identical to the original d6tflow's."""
+        # Graphs create the same task many times (every requires() call); compute its id once.
+        key = (type(self), settings._id_nparams, settings._id_param_len, *self.param_kwargs.values())
+        try:
+            return _task_ids[key]
+        except KeyError:
+            task_id = _task_ids[key] = self._compute_task_id()
+            return task_id
+        except TypeError:  # an unhashable value in a plain Parameter
+            return self._compute_task_id()
+
+    def _compute_task_id(self) -> str:
         params = self.to_str_params(only_significant=True, only_public=True)
         blob = json.dumps(params, separators=(",", ":"), sort_keys=True)
         digest = hashlib.md5(blob.encode("utf-8")).hexdigest()[:_TASK_ID_HASH_LEN]
@@ -173,15 +190,11 @@ class Task(metaclass=TaskMeta):
         summary = "_".join(params[n][: settings._id_param_len] for n in names)
         return f"{self.task_family}_{_INVALID_ID_CHARS.sub('_', summary)}_{digest}"
 
-    @cached_property
-    def _key(self) -> tuple:
-        return (type(self), self.task_id, str(self.path) if self.path is not None else None)
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and self._key == other._key
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return self._hash
 
     def __repr__(self) -> str:
         parts = [
@@ -209,9 +222,16 @@ class Task(metaclass=TaskMeta):
         """The tasks this one needs: a task, a list, a dict, or nested. Override it."""
         return []
 
+    def _requires(self) -> Any:
+        """``requires()``, called once per instance: the graph, ``input()`` and ``inputLoad()``
+        then share the same upstream instances (and their resolved outputs)."""
+        if self._requires_cache is _UNSET:
+            self._requires_cache = self.requires()
+        return self._requires_cache
+
     def deps(self) -> list[Task]:
         """The tasks this one needs, as a flat list (``requires()`` checked and flattened)."""
-        found = flatten(self.requires())
+        found = flatten(self._requires())
         for dep in found:
             if not isinstance(dep, Task):
                 hint = (
@@ -230,7 +250,7 @@ class Task(metaclass=TaskMeta):
 
     def input(self) -> Any:
         """The outputs (targets) of ``requires()``, in the same shape."""
-        return map_structure(lambda t: t.output(), self.requires())
+        return map_structure(lambda t: t.output(), self._requires())
 
     def output(self) -> Any:
         """This task's targets; a task without outputs is never complete and always runs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,6 +14,11 @@ from d6tflow.loading import load_inputs, load_outputs
 from d6tflow.targets import CacheTarget, DataTarget, Target
 from d6tflow.task import Task, builtin
 from d6tflow.utils import confirm_prompt, flatten, map_structure
+
+
+def _pickle_to(path: Path, data: Any) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class TaskData(Task):
@@ -54,22 +60,22 @@ class TaskData(Task):
             )
         return self.format
 
-    def _base_dir(self) -> Path:
-        base = Path(self.path) if self.path is not None else settings.dirpath
+    def _base_dir(self) -> str:
+        base = os.fspath(self.path) if self.path is not None else os.fspath(settings.dirpath)
         group = getattr(self, "task_group", None)
-        return base / f"group={group}" if group is not None else base
+        return os.path.join(base, f"group={group}") if group is not None else base
 
-    def _getpath(self, key: str, ext: str | None = None) -> Path:
+    def _getpath(self, key: str, ext: str | None = None) -> str:
         ext = self._ext if ext is None else ext
         with_id = settings.save_with_param and getattr(self, "save_attrib", True)
         name = f"{self.task_id}-{key}.{ext}" if with_id else f"{key}.{ext}"
         folder = getattr(self, "target_dir", None)
         base = self._base_dir()
-        path = base / (folder or self.task_family) / name
-        if folder is None and "_" in self.task_family and not path.exists():
+        path = os.path.join(base, folder or self.task_family, name)
+        if folder is None and "_" in self.task_family and not os.path.exists(path):
             # The original cut the folder name at the first underscore; find what it wrote there.
-            legacy = base / self.task_id.split("_")[0] / name
-            if legacy.exists():
+            legacy = os.path.join(base, self.task_id.split("_")[0], name)
+            if os.path.exists(legacy):
                 return legacy
         return path
 
@@ -84,7 +90,7 @@ class TaskData(Task):
     def output(self) -> Any:
         """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
         # Targets depend on the data folder and naming settings, which may change between calls.
-        state = (settings.dirpath, settings.save_with_param, self.path, tuple(self.persist))
+        state = (settings.dirpath, settings.save_with_param, self.path)
         if self._outputs_cache is None or self._outputs_cache[0] != state:
             targets = {key: self._make_target(key) for key in self.persist}
             result = targets["data"] if list(self.persist) == ["data"] else targets
@@ -136,13 +142,12 @@ class TaskData(Task):
     # -- metadata ---------------------------------------------------------------------------------
 
     def _meta_path(self) -> Path:
-        return self._getpath("meta").with_suffix(".pickle")
+        return Path(self._getpath("meta")).with_suffix(".pickle")
 
     def metaSave(self, data: Any) -> None:
         """Save metadata (e.g. scores) next to the outputs; ``outputLoadMeta()`` reads it."""
         self.metadata = data
-        with store.atomic_path(self._meta_path()) as tmp, open(tmp, "wb") as f:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        store.atomic_write(self._meta_path(), lambda tmp: _pickle_to(tmp, data))
 
     saveMeta = metaSave
 
@@ -152,7 +157,7 @@ class TaskData(Task):
 
     def metaLoad(self) -> Any:
         """The metadata of the upstream tasks, shaped like ``requires()``."""
-        return map_structure(lambda t: t._read_meta(), self.requires())
+        return map_structure(lambda t: t._read_meta(), self._requires())
 
     def outputLoadMeta(self) -> Any:
         """This task's own metadata."""

@@ -25,6 +25,22 @@ class TaskOutcome:
     traceback: str = ""
 
 
+class FinishedFuture:
+    """A Future that is done from the start: what inline execution returns, without the locks
+    of ``concurrent.futures.Future`` (it is created once per task)."""
+
+    __slots__ = ("_outcome",)
+
+    def __init__(self, outcome: TaskOutcome):
+        self._outcome = outcome
+
+    def done(self) -> bool:
+        return True
+
+    def result(self, timeout: float | None = None) -> TaskOutcome:
+        return self._outcome
+
+
 class Executor(ABC):
     """Runs ready tasks. ``submit`` returns a Future of a :class:`TaskOutcome`; the scheduler keeps
     at most ``capacity`` tasks submitted and not yet finished."""
@@ -37,8 +53,9 @@ class Executor(ABC):
         return self.workers
 
     @abstractmethod
-    def submit(self, task: Task) -> Future:
-        """Start ``task`` (all its dependencies are complete) and return a Future of its outcome."""
+    def submit(self, task: Task) -> Future | FinishedFuture:
+        """Start ``task`` (all its dependencies are complete) and return a Future of its outcome
+        (a ``concurrent.futures.Future``, or a :class:`FinishedFuture` if it ran already)."""
 
     def shutdown(self) -> None:
         """Release workers; called once when the run ends, also after errors or Ctrl-C."""

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from typing import Any
 
-from d6tflow.executors.base import Executor, execute_task
+from d6tflow.executors.base import Executor, FinishedFuture, execute_task
 
 
 class InlineExecutor(Executor):
     """The default: tasks run in this process, so in-memory outputs and debuggers just work."""
 
-    def submit(self, task: Any) -> Future:
-        future: Future = Future()
-        future.set_result(execute_task(task))
-        return future
+    def submit(self, task: Any) -> FinishedFuture:
+        return FinishedFuture(execute_task(task))

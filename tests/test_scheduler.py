@@ -1,0 +1,221 @@
+"""d6tflow.run: order, states, failures in the middle of a graph, the summary, deep graphs."""
+
+from __future__ import annotations
+
+import pytest
+
+import d6tflow
+from d6tflow import TaskState
+from d6tflow.errors import FlowFailedError
+
+calls: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def clear_calls():
+    calls.clear()
+
+
+class Leaf(d6tflow.tasks.TaskPickle):
+    name = d6tflow.Parameter(default="a")
+
+    def run(self):
+        calls.append(f"Leaf-{self.name}")
+        self.save(self.name)
+
+
+class Broken(d6tflow.tasks.TaskPickle):
+    def run(self):
+        calls.append("Broken")
+        raise ZeroDivisionError("bad input in Broken")
+
+
+@d6tflow.requires(Broken)
+class AfterBroken(d6tflow.tasks.TaskPickle):
+    def run(self):
+        calls.append("AfterBroken")
+        self.save(1)
+
+
+class Top(d6tflow.tasks.TaskPickle):
+    def requires(self):
+        return [Leaf(name="a"), AfterBroken(), Leaf(name="b")]
+
+    def run(self):
+        calls.append("Top")
+        self.save(1)
+
+
+def test_tasks_run_in_dependency_order_once_each():
+    class Mid(d6tflow.tasks.TaskPickle):
+        def requires(self):
+            return {"x": Leaf(name="a"), "y": Leaf(name="a")}
+
+        def run(self):
+            calls.append("Mid")
+            self.save(self.inputLoad())
+
+    result = d6tflow.run([Mid(), Leaf(name="a")])
+    assert calls == ["Leaf-a", "Mid"]
+    assert result and result.status == {Mid(): TaskState.DONE, Leaf(name="a"): TaskState.DONE}
+
+
+def test_second_run_runs_nothing_and_reports_complete(capsys):
+    d6tflow.run(Leaf())
+    calls.clear()
+    result = d6tflow.run(Leaf())
+    assert calls == []
+    assert result.status == {Leaf(): TaskState.COMPLETE}
+    assert "* 1 complete ones were encountered:\n    - 1 Leaf(name=a)" in capsys.readouterr().out
+
+
+def test_failure_keeps_independent_branches_and_skips_dependents():
+    result = d6tflow.run(Top(), abort=False, execution_summary=False)
+    assert not result
+    assert set(calls) == {"Leaf-a", "Broken", "Leaf-b"}
+    assert result.status[Broken()] is TaskState.FAILED
+    assert result.status[AfterBroken()] is TaskState.SKIPPED
+    assert result.status[Top()] is TaskState.SKIPPED
+    assert result.status[Leaf(name="b")] is TaskState.DONE
+    (failure,) = result.failures
+    assert failure.task == Broken()
+    assert isinstance(failure.exception, ZeroDivisionError)
+    assert "bad input in Broken" in failure.traceback and "raise ZeroDivisionError" in failure.traceback
+
+
+def test_abort_raises_runtime_error_with_each_failure_and_traceback():
+    with pytest.raises(FlowFailedError) as info:
+        d6tflow.run(Top(), execution_summary=False)
+    assert isinstance(info.value, RuntimeError)
+    assert info.value.exceptions[0].args == ("bad input in Broken",)
+    message = str(info.value)
+    assert "Broken() failed: ZeroDivisionError: bad input in Broken" in message
+    assert "Traceback" in message
+    assert "Leaf-b" in calls  # the independent branch ran before the error was raised
+
+
+def test_rerun_after_fix_runs_only_failed_task_and_its_dependents(monkeypatch):
+    d6tflow.run(Top(), abort=False, execution_summary=False)
+    calls.clear()
+    monkeypatch.setattr(Broken, "run", lambda self: (calls.append("Broken"), self.save(0)))
+    assert d6tflow.run(Top(), execution_summary=False)
+    assert calls == ["Broken", "AfterBroken", "Top"]
+
+
+def test_summary_reads_like_the_original(capsys):
+    d6tflow.run(Top(), abort=False)
+    out = capsys.readouterr().out
+    assert "Scheduled 5 tasks of which:" in out
+    assert "* 2 ran successfully:\n    - 2 Leaf(name=a), Leaf(name=b)" in out
+    assert "* 1 failed:\n    - 1 Broken()" in out
+    assert "* 2 were left pending, among these:\n    * 2 had failed dependencies:" in out
+    assert "This progress looks :( because there were failed tasks" in out
+
+
+def test_execution_summary_off_prints_nothing(capsys):
+    d6tflow.run(Leaf(), execution_summary=False)
+    assert capsys.readouterr().out == ""
+    d6tflow.settings.execution_summary = False
+    d6tflow.run(Leaf(name="z"))
+    assert capsys.readouterr().out == ""
+
+
+def test_run_without_saving_output_fails_clearly():
+    class Forgetful(d6tflow.tasks.TaskPickle):
+        def run(self):
+            pass
+
+    with pytest.raises(FlowFailedError, match=r"Forgetful\(\)\.run\(\) finished without saving"):
+        d6tflow.run(Forgetful(), execution_summary=False)
+
+
+def test_bad_arguments_are_explained():
+    with pytest.raises(TypeError, match=r"pass an instance: Leaf\(\)"):
+        d6tflow.run(Leaf)
+    with pytest.raises(TypeError, match="unknown argument.*force"):
+        d6tflow.run(Leaf(), force=True)
+    with pytest.raises(ValueError, match="workers=2"):
+        d6tflow.run(Leaf(), workers=2)
+
+
+def test_tuple_of_tasks_is_accepted():
+    assert d6tflow.run((Leaf(name="a"), Leaf(name="b")), execution_summary=False)
+    assert sorted(calls) == ["Leaf-a", "Leaf-b"]
+
+
+class Chain(d6tflow.tasks.TaskPickle):
+    i = d6tflow.IntParameter()
+
+    def requires(self):
+        return Chain(i=self.i - 1) if self.i > 0 else []
+
+    def run(self):
+        self.save(self.inputLoad() + 1 if self.i > 0 else 0)
+
+
+def test_chain_of_ten_thousand_does_not_hit_the_recursion_limit():
+    top = Chain(i=9_999)
+    assert d6tflow.run(top, execution_summary=False)
+    assert top.outputLoad() == 9_999
+    assert top.complete()
+    assert len(d6tflow.taskflow_upstream(top)) == 10_000
+
+
+def test_forced_reruns_the_task_and_its_downstream_only():
+    d6tflow.run(Top(), abort=False, execution_summary=False)
+    d6tflow.run(Leaf(name="x"), execution_summary=False)
+    calls.clear()
+
+    class Top2(d6tflow.tasks.TaskPickle):
+        def requires(self):
+            return [Leaf(name="a"), Leaf(name="b")]
+
+        def run(self):
+            calls.append("Top2")
+            self.save(1)
+
+    d6tflow.run(Top2(), execution_summary=False)
+    calls.clear()
+    d6tflow.run(Top2(), forced=Leaf(name="a"), execution_summary=False)
+    assert calls == ["Leaf-a", "Top2"]
+    calls.clear()
+    d6tflow.run(Top2(), forced_all=True, execution_summary=False)
+    assert calls == ["Top2"]
+    calls.clear()
+    d6tflow.run(Top2(), forced_all_upstream=True, execution_summary=False)
+    assert sorted(calls) == ["Leaf-a", "Leaf-b", "Top2"]
+    assert Leaf(name="x").complete()  # outside the flow: untouched
+
+
+def test_forced_task_not_in_flow_forces_its_class_with_a_warning(caplog):
+    class Top3(d6tflow.tasks.TaskPickle):
+        def requires(self):
+            return Leaf(name="a")
+
+        def run(self):
+            self.save(1)
+
+    d6tflow.run(Top3(), execution_summary=False)
+    calls.clear()
+    d6tflow.run(Top3(), forced=Leaf(name="other"), execution_summary=False)
+    assert calls == ["Leaf-a"]
+    assert "forcing every Leaf" in caplog.text
+
+
+def test_confirm_declined_runs_nothing(answer):
+    d6tflow.run(Leaf(), execution_summary=False)
+    calls.clear()
+    prompts = answer("n")
+    result = d6tflow.run(Leaf(), forced_all=True, confirm=True, execution_summary=False)
+    assert prompts and calls == [] and Leaf().complete()
+    assert result.status == {}
+
+
+def test_check_dependencies_off_does_not_rerun_downstream_of_missing_upstream():
+    d6tflow.run(Chain(i=2), execution_summary=False)
+    Chain(i=0).reset(confirm=False)
+    assert not Chain(i=2).complete()
+    d6tflow.settings.check_dependencies = False
+    assert Chain(i=2).complete()
+    result = d6tflow.run(Chain(i=2), execution_summary=False)
+    assert result.status == {Chain(i=2): TaskState.COMPLETE}

@@ -1,0 +1,122 @@
+"""Task ids and output locations identical to the original d6tflow's, so its data folders are
+found again; and a folder written the original's way loads without rerunning anything."""
+
+from __future__ import annotations
+
+import datetime
+import pickle
+
+import pandas as pd
+import pytest
+
+import d6tflow
+
+
+class TP(d6tflow.tasks.TaskPickle):
+    model = d6tflow.Parameter(default="ols")
+    do_preprocess = d6tflow.BoolParameter(default=True)
+    n = d6tflow.IntParameter(default=3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "task_id"),
+    [
+        ({}, "TP_True_ols_3_f83b90f261"),
+        ({"model": "gbm/x y"}, "TP_True_gbm_x_y_3_c95ccba0b9"),
+    ],
+)
+def test_task_id_matches_the_original(kwargs, task_id):
+    assert TP(**kwargs).task_id == task_id
+
+
+def test_task_without_parameters_has_the_empty_hash():
+    class Task1(d6tflow.tasks.TaskPqPandas):
+        pass
+
+    assert Task1().task_id == "Task1__99914b932b"
+
+
+def test_task_id_summary_of_typed_values():
+    class D(d6tflow.tasks.TaskPickle):
+        d = d6tflow.DateParameter()
+        f = d6tflow.FloatParameter()
+        lst = d6tflow.ListParameter()
+        k = d6tflow.DictParameter()
+
+    task_id = D(d=datetime.date(2020, 1, 2), f=0.5, lst=[1, 2], k={"k": 1}).task_id
+    assert task_id.startswith("D_2020_01_02_0_5___k___1___1__2__")
+
+
+def test_summary_keeps_twenty_parameters_of_64_characters():
+    params = {f"p{i:02d}": d6tflow.Parameter(default="x" * 70) for i in range(25)}
+    Wide = type("Wide", (d6tflow.tasks.TaskPickle,), params)
+    _, *summary, digest = Wide().task_id.split("_")
+    assert summary == ["x" * 64] * 20
+    assert len(digest) == 10
+
+
+def test_equal_parameters_make_equal_tasks():
+    assert TP() == TP(model="ols") and hash(TP()) == hash(TP(model="ols"))
+    assert TP() != TP(n=4)
+    assert len({TP(), TP(), TP(n=4)}) == 2
+
+
+def test_output_path_uses_the_full_class_name(fresh_data_dir):
+    class get_data(d6tflow.tasks.TaskPickle):  # noqa: N801 - underscore names are the point
+        pass
+
+    assert get_data().output().path == fresh_data_dir / "get_data" / "get_data__99914b932b-data.pkl"
+
+
+def test_path_given_to_one_instance_does_not_stick_to_later_instances(tmp_path, fresh_data_dir):
+    first = TP(path=tmp_path / "elsewhere")
+    assert first.output().path.parent.parent == tmp_path / "elsewhere"
+    assert TP().output().path.parent.parent == fresh_data_dir
+
+
+def _write_original_layout(data_dir):
+    """Files exactly where and how d6tflow 0.2.8 writes them (gzip parquet, pickle, meta)."""
+    df = pd.DataFrame({"x": [1, 2, 3]}, index=[10, 11, 12])
+    (data_dir / "TaskGetData").mkdir(parents=True)
+    df.to_parquet(
+        data_dir / "TaskGetData" / "TaskGetData__99914b932b-data.parquet", compression="gzip"
+    )
+    train = data_dir / "TaskTrain"
+    train.mkdir()
+    with open(train / "TaskTrain_True_e00389f8b2-data.pkl", "wb") as f:
+        pickle.dump({"model": "fitted"}, f)
+    with open(train / "TaskTrain_True_e00389f8b2-meta.pickle", "wb") as f:
+        pickle.dump({"score": 0.9}, f)
+    # A class with an underscore: the original cut its folder name at the first underscore.
+    (data_dir / "load").mkdir()
+    with open(data_dir / "load" / "load_raw__99914b932b-data.pkl", "wb") as f:
+        pickle.dump([1, 2], f)
+    return df
+
+
+def test_data_folder_written_by_the_original_loads_without_rerunning(fresh_data_dir, capsys):
+    df = _write_original_layout(fresh_data_dir)
+
+    class TaskGetData(d6tflow.tasks.TaskPqPandas):
+        def run(self):
+            raise AssertionError("must not rerun")
+
+    @d6tflow.requires(TaskGetData)
+    class TaskTrain(d6tflow.tasks.TaskPickle):
+        do_preprocess = d6tflow.BoolParameter(default=True)
+
+        def run(self):
+            raise AssertionError("must not rerun")
+
+    class load_raw(d6tflow.tasks.TaskPickle):  # noqa: N801
+        def run(self):
+            raise AssertionError("must not rerun")
+
+    assert TaskTrain().task_id == "TaskTrain_True_e00389f8b2"
+    result = d6tflow.run([TaskTrain(), load_raw()])
+    assert "2 complete ones were encountered" in capsys.readouterr().out
+    assert result.tasks(d6tflow.TaskState.DONE) == []
+    pd.testing.assert_frame_equal(TaskGetData().outputLoad(), df)
+    assert TaskTrain().outputLoad() == {"model": "fitted"}
+    assert TaskTrain().outputLoadMeta() == {"score": 0.9}
+    assert load_raw().outputLoad() == [1, 2]
