@@ -1,28 +1,8 @@
-"""Every test runs in its own temporary working directory with a fresh data folder and default
-settings, so tests never see each other's outputs."""
+"""Shared test fixtures (the fresh data folder for every test lives in the root conftest.py)."""
 
 from __future__ import annotations
 
-
 import pytest
-
-import d6tflow
-from d6tflow import cache, settings, store
-
-
-@pytest.fixture(autouse=True)
-def fresh_data_dir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    saved = {name: getattr(settings, name) for name in dir(settings) if not name.startswith("__")}
-    d6tflow.set_dir(tmp_path / "data")
-    cache.data.clear()
-    store._made_dirs.clear()
-    yield tmp_path / "data"
-    for name, value in saved.items():
-        if not callable(value) and not hasattr(value, "__spec__"):
-            setattr(settings, name, value)
-    cache.data.clear()
-    store._made_dirs.clear()
 
 
 @pytest.fixture

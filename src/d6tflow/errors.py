@@ -1,7 +1,8 @@
 """One exception hierarchy for d6tflow.
 
 Each error subclasses the built-in exception the original d6tflow raised in the same situation
-(RuntimeError, ValueError, TypeError), so ``except RuntimeError`` in existing user code keeps working.
+(RuntimeError, ValueError, TypeError), so ``except RuntimeError`` in existing user code
+keeps working.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parameter inheritance and automatic ``requires()``: ``@d6tflow.requires``, ``@d6tflow.inherits``."""
+"""Parameter inheritance and automatic ``requires()``: ``@d6tflow.requires``/``inherits``."""
 
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ class Parameter:
         return str(x)
 
     def normalize(self, x: Any) -> Any:
-        """Check a value and bring it to its canonical, hashable form; raise ParameterError if bad."""
+        """Check a value and return its canonical, hashable form; ParameterError if bad."""
         return x
 
     def _check_type(self, x: Any, types: type | tuple[type, ...], what: str) -> Any:

@@ -47,10 +47,16 @@ class RunResult:
     failures: list[TaskFailure] = field(default_factory=list)
     summary: str = ""
     duration: float = 0.0
+    #: True when the user declined the confirmation prompt and nothing ran.
+    cancelled: bool = False
 
     @property
     def scheduling_succeeded(self) -> bool:
-        return not self.failures and TaskState.SKIPPED not in self.status.values()
+        return (
+            not self.cancelled
+            and not self.failures
+            and TaskState.SKIPPED not in self.status.values()
+        )
 
     def __bool__(self) -> bool:
         return self.scheduling_succeeded
@@ -100,6 +106,7 @@ def run(
             "forced_all= or forced_all_upstream=?"
         )
     roots = _as_task_list(tasks)
+    logger.setLevel(settings.log_level)
     summary = settings.execution_summary if execution_summary is None else execution_summary
     graph = Graph(roots)
 
@@ -107,7 +114,7 @@ def run(
     if to_reset:
         if confirm and not confirm_prompt("invalidating tasks before the run", to_reset):
             print("Aborted: nothing was run")
-            return RunResult()
+            return RunResult(cancelled=True)
         for task in to_reset:
             task.invalidate(confirm=False)
 

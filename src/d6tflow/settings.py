@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-dir: str = "data"  # noqa: A001 - the original's public name
+dir: str = "data"
 dirpath: Path = Path(dir)
 
 #: ``complete()`` also requires every upstream task to be complete (recursively).
 check_dependencies: bool = True
 #: Keep every loaded output in memory (``d6tflow.data``) and serve later loads from there.
 cached: bool = False
-#: ``False``: file names are ``<key>.<ext>`` without the task id (all parameter settings share a file).
+#: ``False``: file names are ``<key>.<ext>`` without the task id (parameter settings share a file).
 save_with_param: bool = True
 #: Default of ``d6tflow.run(execution_summary=None)``: print the summary after a run.
 execution_summary: bool = True
@@ -22,12 +22,17 @@ log_level: str = "WARNING"
 isinit: bool = False
 isinitpipe: bool = False
 
+# Kept so code that sets them keeps working; the original never read them either.
+check_crc: bool = False
+uri: str | None = None
+db: Path = dirpath / ".d6tflow.json"
+
 # The task id keeps the first ``_id_nparams`` parameters, each cut at ``_id_param_len`` characters.
 _id_nparams: int = 20
 _id_param_len: int = 64
 
 
-def set_parameter_len(nparams: int = 20, len: int = 64) -> None:  # noqa: A002 - original name
-    """How many parameters (and how many characters of each) the readable part of a task id shows."""
+def set_parameter_len(nparams: int = 20, len: int = 64) -> None:
+    """How many parameters (and characters of each) the readable part of a task id shows."""
     global _id_nparams, _id_param_len
     _id_nparams, _id_param_len = nparams, len

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
-import itertools
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ _tmp_counter = itertools.count()
 _made_dirs: set[str] = set()
 
 
-def set_dir(dir: str | os.PathLike | None = None) -> Path:  # noqa: A002 - original name
+def set_dir(dir: str | os.PathLike | None = None) -> Path:
     """Set the data folder all outputs go to (default ``data`` in the working directory).
 
     >>> d6tflow.set_dir("output/experiment1")
@@ -58,7 +59,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     path = os.fspath(path)
     folder, name = os.path.split(path)
     ensure_dir(folder)
-    tmp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}{_random_token}-{next(_tmp_counter)}-{name}")
+    tmp = os.path.join(
+        folder, f"{TEMP_PREFIX}{os.getpid()}{_random_token}-{next(_tmp_counter)}-{name}"
+    )
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -68,10 +71,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 
 def _remove_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def remove(path: str | os.PathLike) -> bool:

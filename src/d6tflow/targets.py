@@ -93,7 +93,7 @@ class DataTarget(Target):
 
     format: ClassVar[str | Format | None] = None
 
-    def __init__(self, path: str | Path, format: str | Format | None = None):  # noqa: A002
+    def __init__(self, path: str | Path, format: str | Format | None = None):
         self._path = os.fspath(path)
         fmt = format or self.format
         self._format = get_format(fmt) if fmt else None
@@ -105,22 +105,40 @@ class DataTarget(Target):
     def exists(self) -> bool:
         return os.path.exists(self._path)
 
-    def load(self, cached: bool = False, **kwargs: Any) -> Any:
+    def load(self, *args: Any, cached: bool = False, **kwargs: Any) -> Any:
+        """Load the file. The original's helper form ``load(fun, cached=False, **kw)`` (used by
+        custom targets: ``super().load(pd.read_csv, cached, sep=";")``) works too."""
+        reader, cached = self._legacy_args(args, cached)
         use_cache = cached or settings.cached
         if use_cache and self._path in cache.data:
             return cache.data[self._path]
         try:
-            obj = self._require_format().load(self._path, **kwargs)
+            if reader is not None:
+                obj = reader(self._path, **kwargs)
+            else:
+                obj = self._require_format().load(self._path, **kwargs)
         except FileNotFoundError:
             raise _missing(self._path) from None
         if use_cache:
             cache.data[self._path] = obj
         return obj
 
-    def save(self, obj: Any, **kwargs: Any) -> str:
+    @staticmethod
+    def _legacy_args(args: tuple, cached: bool) -> tuple[Any, bool]:
+        if args and callable(args[0]):
+            return args[0], (args[1] if len(args) > 1 else cached)
+        return None, (args[0] if args else cached)
+
+    def save(self, obj: Any, *args: Any, **kwargs: Any) -> str:
+        """Save atomically. The original's helper form ``save(df, "to_csv", **kw)`` (calling
+        ``df.to_csv(path, **kw)``) works too."""
         cache.data.pop(self._path, None)
-        fmt = self._require_format()
-        store.atomic_write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
+        if args and isinstance(args[0], str):
+            writer_name = args[0]
+            store.atomic_write(self._path, lambda tmp: getattr(obj, writer_name)(tmp, **kwargs))
+        else:
+            fmt = self._require_format()
+            store.atomic_write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
         return self._path
 
     def invalidate(self) -> bool:

@@ -1,7 +1,7 @@
 """The Task base: identity (parameters, task_id), dependencies, outputs and completeness.
 
 ``Task`` is what luigi's Task was to the original d6tflow: parameters, ``requires``, ``output``,
-``complete``, ``run``. ``TaskData`` (in ``task_data.py``) adds persisted outputs and one-call loading.
+``complete``, ``run``. ``TaskData`` (``task_data.py``) adds saved outputs and one-call loading.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from d6tflow import settings
 from d6tflow.errors import MissingParameterError, ParameterError, TaskDefinitionError
-from d6tflow.params import NO_VALUE, Parameter, ParameterVisibility
+from d6tflow.params import Parameter, ParameterVisibility
 from d6tflow.utils import flatten, map_structure
 
 logger = logging.getLogger("d6tflow")
@@ -86,7 +86,11 @@ class Task(metaclass=TaskMeta):
         self.flows = flows
         # Identity is fixed at construction: graphs hash tasks constantly, so it must be cheap.
         self.task_id = self._lookup_task_id()
-        self._key = (type(self), self.task_id, os.fspath(self.path) if self.path is not None else None)
+        self._key = (
+            type(self),
+            self.task_id,
+            os.fspath(self.path) if self.path is not None else None,
+        )
         self._hash = hash(self._key)
         self._requires_cache: Any = _UNSET
 
@@ -121,7 +125,7 @@ class Task(metaclass=TaskMeta):
                 f"{cls.__name__} takes {len(positional)} positional parameter(s), got {len(args)}"
             )
         given = dict(kwargs)
-        for (name, _), value in zip(positional, args):
+        for (name, _), value in zip(positional, args, strict=False):
             if name in given:
                 raise ParameterError(f"{cls.__name__}: parameter '{name}' given twice")
             given[name] = value
@@ -173,7 +177,12 @@ class Task(metaclass=TaskMeta):
     def _lookup_task_id(self) -> str:
         """``<Family>_<readable params>_<md5[:10]>``, identical to the original d6tflow's."""
         # Graphs create the same task many times (every requires() call); compute its id once.
-        key = (type(self), settings._id_nparams, settings._id_param_len, *self.param_kwargs.values())
+        key = (
+            type(self),
+            settings._id_nparams,
+            settings._id_param_len,
+            *self.param_kwargs.values(),
+        )
         try:
             return _task_ids[key]
         except KeyError:
@@ -216,7 +225,7 @@ class Task(metaclass=TaskMeta):
                 values[name] = self.param_kwargs[name]
         return cls(**values)
 
-    # -- dependencies and outputs -------------------------------------------------------------------
+    # -- dependencies and outputs ------------------------------------------------------------
 
     def requires(self) -> Any:
         """The tasks this one needs: a task, a list, a dict, or nested. Override it."""

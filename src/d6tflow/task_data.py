@@ -81,7 +81,11 @@ class TaskData(Task):
 
     def _make_target(self, key: str) -> Target:
         if self.target_class is not None:
-            return self.target_class(self._getpath(key))
+            # Custom targets may write to their path directly, as the original allowed: its
+            # targets created their folder on construction.
+            path = self._getpath(key)
+            store.ensure_dir(os.path.dirname(path))
+            return self.target_class(path)
         fmt = get_format(self._format_name())
         if fmt.in_memory:
             return CacheTarget(self._getpath(key))

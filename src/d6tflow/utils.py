@@ -1,4 +1,4 @@
-"""Small helpers shared by several modules: walking requires() structures, asking for confirmation."""
+"""Helpers shared by several modules: walking requires() structures, asking for confirmation."""
 
 from __future__ import annotations
 

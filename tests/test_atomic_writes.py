@@ -1,0 +1,94 @@
+"""Nothing half-written counts as done: a process killed in the middle of a save leaves no output,
+the task stays incomplete, and the next run produces a complete output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+FLOW = textwrap.dedent(
+    """
+    import sys, time
+    import d6tflow
+    from d6tflow.formats import Format, register
+
+    @register
+    class SlowFormat(Format):
+        # Writes half the bytes, tells the test it is mid-write, then waits to be killed.
+        name = ext = "slow"
+
+        def save(self, obj, path, **kwargs):
+            with open(path, "wb") as f:
+                f.write(obj[: len(obj) // 2])
+                f.flush()
+                if sys.argv[2] == "hang":
+                    open(sys.argv[3], "w").close()
+                    time.sleep(60)
+                f.write(obj[len(obj) // 2 :])
+
+        def load(self, path, **kwargs):
+            with open(path, "rb") as f:
+                return f.read()
+
+    class TaskBig(d6tflow.tasks.TaskData):
+        format = "slow"
+
+        def run(self):
+            self.save(b"x" * 1_000_000)
+
+    d6tflow.set_dir(sys.argv[1])
+    d6tflow.run(TaskBig(), execution_summary=False)
+    print(len(TaskBig().outputLoad()))
+    """
+)
+
+
+@pytest.mark.slow
+def test_killed_process_mid_save_leaves_no_complete_output(tmp_path):
+    script = tmp_path / "flow.py"
+    script.write_text(FLOW)
+    data, marker = tmp_path / "data", tmp_path / "mid-write"
+    proc = subprocess.Popen([sys.executable, str(script), str(data), "hang", str(marker)])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, "the flow exited before reaching the save"
+            assert time.monotonic() < deadline, "the flow never reached the save"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+
+    folder = data / "TaskBig"
+    assert not (folder / "TaskBig__99914b932b-data.slow").exists()
+    leftovers = os.listdir(folder)
+    assert leftovers and all(name.startswith(".tmp-") for name in leftovers)
+
+    rerun = subprocess.run(
+        [sys.executable, str(script), str(data), "finish", ""],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.strip() == "1000000"
+    assert (folder / "TaskBig__99914b932b-data.slow").stat().st_size == 1_000_000
+
+
+def test_failed_save_in_process_removes_its_temporary_file(fresh_data_dir):
+    import d6tflow
+
+    class TaskBad(d6tflow.tasks.TaskPickle):
+        def run(self):
+            self.save(lambda: None)  # not picklable: the format raises mid-save
+
+    result = d6tflow.run(TaskBad(), abort=False, execution_summary=False)
+    assert not result
+    assert not TaskBad().complete()
+    assert os.listdir(fresh_data_dir / "TaskBad") == []
