@@ -80,7 +80,10 @@ def test_failure_keeps_independent_branches_and_skips_dependents():
     (failure,) = result.failures
     assert failure.task == Broken()
     assert isinstance(failure.exception, ZeroDivisionError)
-    assert "bad input in Broken" in failure.traceback and "raise ZeroDivisionError" in failure.traceback
+    assert (
+        "bad input in Broken" in failure.traceback
+        and "raise ZeroDivisionError" in failure.traceback
+    )
 
 
 def test_abort_raises_runtime_error_with_each_failure_and_traceback():
@@ -132,10 +135,14 @@ def test_run_without_saving_output_fails_clearly():
 def test_bad_arguments_are_explained():
     with pytest.raises(TypeError, match=r"pass an instance: Leaf\(\)"):
         d6tflow.run(Leaf)
-    with pytest.raises(TypeError, match="unknown argument.*force"):
+    with pytest.raises(TypeError, match=r"unknown argument.*force"):
         d6tflow.run(Leaf(), force=True)
-    with pytest.raises(ValueError, match="workers=2"):
-        d6tflow.run(Leaf(), workers=2)
+
+
+def test_workers_argument_of_original_code_still_runs(caplog):
+    assert d6tflow.run(Leaf(), workers=2, execution_summary=False)
+    assert calls == ["Leaf-a"]
+    assert "workers=2" in caplog.text
 
 
 def test_tuple_of_tasks_is_accepted():

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -86,11 +87,13 @@ class Task(metaclass=TaskMeta):
         self.flows = flows
         # Identity is fixed at construction: graphs hash tasks constantly, so it must be cheap.
         self.task_id = self._lookup_task_id()
-        self._key = (
-            type(self),
-            self.task_id,
-            os.fspath(self.path) if self.path is not None else None,
-        )
+        self._set_identity()
+        #: (path, flows) that a Workflow applies to this task and everything upstream of it.
+        self._context: tuple[Any, Any] | None = None
+
+    def _set_identity(self) -> None:
+        path = os.fspath(self.path) if self.path is not None else None
+        self._key = (type(self), self.task_id, path)
         self._hash = hash(self._key)
         self._requires_cache: Any = _UNSET
 
@@ -235,8 +238,30 @@ class Task(metaclass=TaskMeta):
         """``requires()``, called once per instance: the graph, ``input()`` and ``inputLoad()``
         then share the same upstream instances (and their resolved outputs)."""
         if self._requires_cache is _UNSET:
-            self._requires_cache = self.requires()
+            found = self.requires()
+            if self._context is not None:
+                found = map_structure(self._pass_context, found)
+            self._requires_cache = found
         return self._requires_cache
+
+    def _pass_context(self, upstream: Any) -> Any:
+        if isinstance(upstream, Task) and upstream._context is None:
+            return upstream._with_context(self._context)
+        return upstream
+
+    def _with_context(self, context: tuple[Any, Any]) -> Task:
+        """A copy of this task inside a flow: it (and, through ``requires()``, everything
+        upstream of it) writes under the flow's path and sees its ``flows``. The task itself is
+        left untouched, so nothing leaks to other uses of it."""
+        path, flows = context
+        twin = copy.copy(self)
+        if type(self).path is None and path is not None:
+            twin.path = path
+        twin.flows = flows
+        twin._context = context
+        twin.__dict__.pop("_outputs_cache", None)
+        twin._set_identity()
+        return twin
 
     def deps(self) -> list[Task]:
         """The tasks this one needs, as a flat list (``requires()`` checked and flattened)."""

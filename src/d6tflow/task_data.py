@@ -42,7 +42,6 @@ class TaskData(Task):
         persists = getattr(self, "persists", None)  # the original accepted this alias
         if persists is not None:
             self.persist = list(persists)
-        self._outputs_cache: tuple[tuple, Any] | None = None
 
     # -- where outputs live ------------------------------------------------------------------------
 
@@ -95,7 +94,7 @@ class TaskData(Task):
         """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
         # Targets depend on the data folder and naming settings, which may change between calls.
         state = (settings.dirpath, settings.save_with_param, self.path)
-        if self._outputs_cache is None or self._outputs_cache[0] != state:
+        if self.__dict__.get("_outputs_cache") is None or self._outputs_cache[0] != state:
             targets = {key: self._make_target(key) for key in self.persist}
             result = targets["data"] if list(self.persist) == ["data"] else targets
             self._outputs_cache = (state, result)

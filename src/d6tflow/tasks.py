@@ -83,7 +83,8 @@ class TaskAggregator(Task):
     _run_is_graph_only = True
 
     def _yielded(self) -> list[Task]:
-        return flatten(self.run())
+        found = flatten(self.run())
+        return [self._pass_context(t) for t in found] if self._context is not None else found
 
     def _graph_deps(self) -> list[Task]:
         return [*self.deps(), *self._yielded()]

@@ -3,12 +3,15 @@ runs the tasks it is handed. Register a new one by name with :func:`register_exe
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from d6tflow.executors.base import Executor, TaskOutcome, execute_task
 from d6tflow.executors.inline import InlineExecutor
 
 __all__ = ["Executor", "InlineExecutor", "TaskOutcome", "execute_task", "get_executor"]
+
+logger = logging.getLogger("d6tflow")
 
 _executors: dict[str, type[Executor]] = {"inline": InlineExecutor}
 
@@ -23,10 +26,13 @@ def get_executor(executor: str | Executor | None, workers: int = 1, **options: A
         return executor
     name = executor or "inline"
     if name == "inline" and workers > 1:
-        raise ValueError(
-            f"workers={workers} needs a parallel executor, which this version does not have yet; "
-            "run with workers=1"
+        # Code written for the original passes workers=N; it must keep running, one task at a time.
+        logger.warning(
+            "workers=%d: parallel execution is not available in this version yet; "
+            "running one task at a time",
+            workers,
         )
+        workers = 1
     try:
         cls = _executors[name]
     except KeyError:
