@@ -63,7 +63,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         folder, f"{TEMP_PREFIX}{os.getpid()}{_random_token}-{next(_tmp_counter)}-{name}"
     )
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except FileNotFoundError:
+            if os.path.isdir(folder or "."):
+                raise
+            # The folder was deleted by hand since this process created it: make it again.
+            _made_dirs.discard(folder)
+            ensure_dir(folder)
+            write(tmp)
         os.replace(tmp, path)
     except BaseException:
         _remove_quietly(tmp)

@@ -21,6 +21,16 @@ def _pickle_to(path: Path, data: Any) -> None:
         pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _upstream_meta(task: TaskData) -> Any:
+    try:
+        return task._read_meta()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"No metadata for upstream task {task!r}: call self.metaSave(...) in its run() "
+            f"(looked for {task._meta_path()})"
+        ) from None
+
+
 class TaskData(Task):
     """A task with persisted outputs: ``self.save(obj)`` in ``run()``, ``outputLoad()`` after.
 
@@ -49,6 +59,9 @@ class TaskData(Task):
     def _ext(self) -> str:
         if self.target_ext is not None:
             return self.target_ext
+        if self.target_class is not None:
+            legacy_format = getattr(self.target_class, "format", None)
+            return get_format(legacy_format).ext if legacy_format else "ext"  # the original's
         return get_format(self._format_name()).ext
 
     def _format_name(self) -> str | Format:
@@ -160,7 +173,7 @@ class TaskData(Task):
 
     def metaLoad(self) -> Any:
         """The metadata of the upstream tasks, shaped like ``requires()``."""
-        return map_structure(lambda t: t._read_meta(), self._requires())
+        return map_structure(_upstream_meta, self._requires())
 
     def outputLoadMeta(self) -> Any:
         """This task's own metadata."""
