@@ -62,7 +62,7 @@ def test_equal_parameters_make_equal_tasks():
 
 
 def test_output_path_uses_the_full_class_name(fresh_data_dir):
-    class get_data(d6tflow.tasks.TaskPickle):  # noqa: N801 - underscore names are the point
+    class get_data(d6tflow.tasks.TaskPickle):
         pass
 
     assert get_data().output().path == fresh_data_dir / "get_data" / "get_data__99914b932b-data.pkl"
@@ -108,7 +108,7 @@ def test_data_folder_written_by_the_original_loads_without_rerunning(fresh_data_
         def run(self):
             raise AssertionError("must not rerun")
 
-    class load_raw(d6tflow.tasks.TaskPickle):  # noqa: N801
+    class load_raw(d6tflow.tasks.TaskPickle):
         def run(self):
             raise AssertionError("must not rerun")
 
