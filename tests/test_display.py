@@ -31,17 +31,17 @@ def tree(capsys, task) -> list[str]:
 
 def test_preview_shows_parameters_and_state_on_every_line(capsys):
     assert tree(capsys, TaskTrain()) == [
-        "└─--[TaskTrain-{'do_preprocess': 'True'} (PENDING)]",
-        "   └─--[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)]",
-        "      └─--[TaskGetData-{} (PENDING)]",
+        "└─--[TaskTrain-{'do_preprocess': 'True'} (PENDING)] parameters new",
+        "   └─--[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)] parameters new",
+        "      └─--[TaskGetData-{} (PENDING)] parameters new",
     ]
 
 
 def test_preview_after_a_parameter_change_shows_what_reruns(capsys):
     d6tflow.run(TaskTrain(), execution_summary=False)
     assert tree(capsys, TaskTrain(do_preprocess=False)) == [
-        "└─--[TaskTrain-{'do_preprocess': 'False'} (PENDING)]",
-        "   └─--[TaskPreprocess-{'do_preprocess': 'False'} (PENDING)]",
+        "└─--[TaskTrain-{'do_preprocess': 'False'} (PENDING)] parameters new",
+        "   └─--[TaskPreprocess-{'do_preprocess': 'False'} (PENDING)] parameters new",
         "      └─--[TaskGetData-{} (COMPLETE)]",
     ]
 
@@ -59,11 +59,11 @@ def test_siblings_use_branch_markers_and_shared_upstream_is_printed_once(capsys)
             return [TaskPreprocess(), TaskPreprocess(do_preprocess=False), TaskPreprocess()]
 
     lines = tree(capsys, Both())
-    assert lines[0] == "└─--[Both-{} (PENDING)]"
-    assert lines[1] == "   |--[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)]"
-    assert lines[2] == "   |  └─--[TaskGetData-{} (PENDING)]"
-    assert lines[3] == "   └─--[TaskPreprocess-{'do_preprocess': 'False'} (PENDING)]"
-    assert lines[4] == "      └─--[TaskGetData-{} (PENDING)]"
+    assert lines[0] == "└─--[Both-{} (PENDING)] parameters new"
+    assert lines[1] == "   |--[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)] parameters new"
+    assert lines[2] == "   |  └─--[TaskGetData-{} (PENDING)] parameters new"
+    assert lines[3] == "   └─--[TaskPreprocess-{'do_preprocess': 'False'} (PENDING)] parameters new"
+    assert lines[4] == "      └─--[TaskGetData-{} (PENDING)] parameters new"
     assert len(lines) == 5  # requires() listed TaskPreprocess() twice: one node in the graph
 
 
@@ -82,7 +82,8 @@ def test_repeated_subtree_is_referenced_not_repeated(capsys):
 
     lines = tree(capsys, Top())
     assert lines[-1].endswith(
-        "[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)] (dependencies shown above)"
+        "[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)] parameters new"
+        " (dependencies shown above)"
     )
     assert sum("TaskGetData" in line for line in lines) == 1
 

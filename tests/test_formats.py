@@ -46,7 +46,8 @@ def saved(base, obj, **save_kwargs):
 
 
 def files_in(folder):
-    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file())
+    """Files a user would see: outputs, metadata, manifests (not the hidden per-task lock files)."""
+    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file() and p.suffix != ".lock")
 
 
 # -- built-in flavours ----------------------------------------------------------------------------
@@ -331,7 +332,7 @@ def test_legacy_task_with_target_class_but_no_target_ext_still_saves(fresh_data_
 
     task = TaskNoExt()
     d6tflow.run(task, execution_summary=False)
-    (written,) = files_in(fresh_data_dir)
+    (written,) = [p for p in files_in(fresh_data_dir) if not p.name.endswith(".manifest.json")]
     assert written.parent == fresh_data_dir / "TaskNoExt"
     assert written.name.startswith("TaskNoExt__99914b932b-data.")
     assert task.outputLoad() == {"k": 1}

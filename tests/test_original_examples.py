@@ -69,7 +69,7 @@ def test_minimal_example_preview_of_new_multiplier(capsys):
     d6tflow.run(Task3(), execution_summary=False)
     lines = preview_lines(Task3(multiplier=3), capsys)
     assert lines == [
-        "└─--[Task3-{'multiplier': '3'} (PENDING)]",
+        "└─--[Task3-{'multiplier': '3'} (PENDING)] parameters new",
         "   |--[Task1-{} (COMPLETE)]",
         "   └─--[Task2-{} (COMPLETE)]",
         "      └─--[Task1-{} (COMPLETE)]",
@@ -188,8 +188,8 @@ def test_ml_flow_changing_the_switch_makes_only_affected_tasks_pending(capsys):
     d6tflow.run(Train(), execution_summary=False)
     lines = preview_lines(Train(do_preprocess=False), capsys)
     assert lines == [
-        "└─--[Train-{'do_preprocess': 'False'} (PENDING)]",
-        "   └─--[Preprocess-{'do_preprocess': 'False'} (PENDING)]",
+        "└─--[Train-{'do_preprocess': 'False'} (PENDING)] parameters new",
+        "   └─--[Preprocess-{'do_preprocess': 'False'} (PENDING)] parameters new",
         "      └─--[GetData-{} (COMPLETE)]",
     ]
     calls.clear()

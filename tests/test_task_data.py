@@ -18,7 +18,8 @@ def ran(task):
 
 
 def files_in(folder):
-    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file())
+    """Files a user would see: outputs, metadata, manifests (not the hidden per-task lock files)."""
+    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file() and p.suffix != ".lock")
 
 
 class Up(d6tflow.tasks.TaskPickle):

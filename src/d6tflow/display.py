@@ -10,12 +10,14 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from d6tflow.graph import Graph
+from d6tflow.status import State, Status
 
 if TYPE_CHECKING:
     from d6tflow.scheduler import RunResult
     from d6tflow.task import Task
 
-_GREEN, _BLUE, _RESET = "\x1b[92m", "\x1b[94m", "\x1b[0m"
+_GREEN, _BLUE, _YELLOW, _RESET = "\x1b[92m", "\x1b[94m", "\x1b[93m", "\x1b[0m"
+_COLOURS = {State.COMPLETE: _GREEN, State.PENDING: _BLUE, State.STALE: _YELLOW}
 
 
 def _colour(text: str, code: str) -> str:
@@ -34,7 +36,7 @@ def _params_text(task: Task, show_params: bool, clip_params: bool) -> str:
 def tree_lines(
     task: Task,
     graph: Graph,
-    complete: dict[Task, bool],
+    statuses: dict[Task, Status],
     indent: str = "",
     last: bool = True,
     show_params: bool = True,
@@ -47,12 +49,15 @@ def tree_lines(
     while stack:
         current, prefix, is_last = stack.pop()
         branch, child_prefix = ("└─--", prefix + "   ") if is_last else ("|--", prefix + "|  ")
-        state = _colour("COMPLETE", _GREEN) if complete[current] else _colour("PENDING", _BLUE)
+        status = statuses[current]
+        state = _colour(status.state.value, _COLOURS[status.state])
         params = _params_text(current, show_params, clip_params)
         children = graph.deps[current]
         repeat = current in shown and children
+        # The bracket reads as the original's; why a task is pending or stale follows it.
+        why = " " + "; ".join(status.reasons) if status.reasons else ""
         note = " (dependencies shown above)" if repeat else ""
-        lines.append(f"{prefix}{branch}[{current.task_family}-{params} ({state})]{note}")
+        lines.append(f"{prefix}{branch}[{current.task_family}-{params} ({state})]{why}{note}")
         if repeat:
             continue
         shown.add(current)
@@ -68,22 +73,22 @@ def preview(
     show_params: bool = True,
     clip_params: bool = False,
 ) -> None:
-    """Print the dependency tree of ``tasks`` with each task's parameters and state.
+    """Print the dependency tree of ``tasks`` with each task's parameters, state and why.
 
     >>> d6tflow.preview(TaskTrain())
-    └─--[TaskTrain-{'do_preprocess': 'True'} (PENDING)]
-       └─--[TaskPreprocess-{'do_preprocess': 'True'} (PENDING)]
+    └─--[TaskTrain-{'do_preprocess': 'True'} (PENDING)] parameters new
+       └─--[TaskPreprocess-{'do_preprocess': 'True'} (STALE)] code of TaskPreprocess.run changed
           └─--[TaskGetData-{} (COMPLETE)]
     """
     from d6tflow.scheduler import _as_task_list
 
     roots = _as_task_list(tasks)
     graph = Graph(roots)
-    complete = graph.complete_states()
+    statuses = graph.states()
     header = "\n ===== d6tflow Execution Preview ===== \n"
     lines = [header]
     for root in roots:
-        lines.extend(tree_lines(root, graph, complete, indent, last, show_params, clip_params))
+        lines.extend(tree_lines(root, graph, statuses, indent, last, show_params, clip_params))
     lines.append(header)
     print("\n".join(lines))
 
@@ -97,15 +102,21 @@ def _describe(tasks: list[Task]) -> str:
     return f"{tasks[0]!r} ... {tasks[-1]!r}"
 
 
-def _group_lines(tasks: list[Task], indent: str) -> list[str]:
+def _group_lines(tasks: list[Task], indent: str, reasons: dict[Task, tuple[str, ...]]) -> list[str]:
     by_family: dict[str, list[Task]] = defaultdict(list)
     for task in tasks:
         by_family[task.task_family].append(task)
-    return [f"{indent}- {len(group)} {_describe(group)}" for group in by_family.values()]
+    lines = []
+    for group in by_family.values():
+        why = list(dict.fromkeys(r for task in group for r in reasons.get(task, ())))
+        note = f" [{'; '.join(why[:3])}{'; …' if len(why) > 3 else ''}]" if why else ""
+        lines.append(f"{indent}- {len(group)} {_describe(group)}{note}")
+    return lines
 
 
 def format_summary(result: RunResult) -> str:
-    """The execution summary, in the original's words ("Scheduled 3 tasks of which: ...")."""
+    """The execution summary, in the original's words ("Scheduled 3 tasks of which: ..."),
+    with the reason each task ran."""
     from d6tflow.scheduler import TaskState
 
     lines = ["", "===== d6tflow Execution Summary =====", ""]
@@ -113,18 +124,20 @@ def format_summary(result: RunResult) -> str:
     sections = [
         (TaskState.COMPLETE, "complete ones were encountered"),
         (TaskState.DONE, "ran successfully"),
+        (TaskState.UP_TO_DATE, "were up to date: their upstream reran with the same output"),
+        (TaskState.STALE_KEPT, "were stale and kept as they are (rerun_stale is off)"),
         (TaskState.FAILED, "failed"),
     ]
     for state, words in sections:
         group = result.tasks(state)
         if group:
             lines.append(f"* {len(group)} {words}:")
-            lines.extend(_group_lines(group, "    "))
+            lines.extend(_group_lines(group, "    ", result.reasons))
     skipped = result.tasks(TaskState.SKIPPED)
     if skipped:
         lines.append(f"* {len(skipped)} were left pending, among these:")
         lines.append(f"    * {len(skipped)} had failed dependencies:")
-        lines.extend(_group_lines(skipped, "        "))
+        lines.extend(_group_lines(skipped, "        ", {}))
     lines.append("")
     if result.failures:
         lines.append("This progress looks :( because there were failed tasks")

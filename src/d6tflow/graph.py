@@ -1,7 +1,7 @@
 """The dependency graph built from ``requires()``: building, walking, cycles and completeness.
 
 Everything here is iterative (no recursion), so a chain of 10,000 tasks is as fine as a chain of 3.
-No I/O happens here beyond asking tasks whether their outputs exist.
+No I/O happens here beyond asking tasks for their state.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from d6tflow.errors import CycleError
+from d6tflow.fingerprint import forget_code
+from d6tflow.status import COMPLETE, State, Status, counts_as_done
 
 if TYPE_CHECKING:
     from d6tflow.task import Task
@@ -70,21 +72,26 @@ class Graph:
                 out[dep].append(task)
         return out
 
-    def complete_states(self) -> dict[Task, bool]:
-        """Whether each task is complete, checking every task's outputs once.
+    def states(self) -> dict[Task, Status]:
+        """Each task's status (COMPLETE, PENDING or STALE, with reasons), dependencies first.
 
-        A task whose class overrides ``complete()`` is asked directly; for the others,
-        completeness is "own outputs exist, and (if the task cascades) all dependencies complete".
+        Each task's outputs are checked once. A task whose class overrides ``complete()`` is
+        asked directly; the others are judged by their outputs and manifests (provenance.py).
         """
-        state: dict[Task, bool] = {}
+        forget_code()
+        status: dict[Task, Status] = {}
         for task in self.order:
-            if not getattr(type(task).complete, "_d6tflow_builtin", False):
-                state[task] = bool(task.complete())
-            elif task._cascades() and not all(state[d] for d in self.deps[task]):
-                state[task] = False
+            if getattr(type(task).complete, "_d6tflow_builtin", False):
+                status[task] = task._assess([(d, status[d]) for d in self.deps[task]])
+            elif task.complete():
+                status[task] = COMPLETE
             else:
-                state[task] = task._outputs_exist()
-        return state
+                status[task] = Status(State.PENDING, ("complete() returned False",))
+        return status
+
+    def complete_states(self) -> dict[Task, bool]:
+        """Whether each task counts as complete (stale ones do when settings.rerun_stale is off)."""
+        return {task: counts_as_done(s) for task, s in self.states().items()}
 
     def upstream_of(self, task: Task) -> list[Task]:
         """``task`` and everything it depends on, depth-first pre-order, each once."""
@@ -107,23 +114,8 @@ class Graph:
 
 
 def is_complete(task: Task) -> bool:
-    """``task.complete()`` for built-in tasks, without recursion; stops at the first gap."""
-    seen = set()
-    stack = [task]
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        if current is not task and not getattr(type(current).complete, "_d6tflow_builtin", False):
-            if not current.complete():
-                return False
-            continue
-        if not current._outputs_exist():
-            return False
-        if current._cascades():
-            stack.extend(current._graph_deps())
-    return True
+    """``task.complete()`` for built-in tasks: its outputs are current and so is its upstream."""
+    return Graph([task]).complete_states()[task]
 
 
 def taskflow_upstream(task: Task, only_complete: bool = False) -> list[Task]:

@@ -151,6 +151,8 @@ class IntParameter(Parameter):
         return int(x)
 
     def normalize(self, x: Any) -> Any:
+        if type(x) is int:  # the common case, without the cost of an ABC check
+            return x
         return self._check_type(x, numbers.Integral, "an integer")
 
 
@@ -160,6 +162,8 @@ class FloatParameter(Parameter):
 
     def normalize(self, x: Any) -> Any:
         # Ints stay ints: the original serialized 1 as "1" and 1.0 as "1.0" (different task ids).
+        if type(x) is float or type(x) is int:
+            return x
         return self._check_type(x, numbers.Real, "a number")
 
 

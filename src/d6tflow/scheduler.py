@@ -19,6 +19,7 @@ from d6tflow import settings
 from d6tflow.errors import FlowFailedError, TaskFailure
 from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
+from d6tflow.status import COMPLETE, State, Status
 from d6tflow.task import Task
 from d6tflow.utils import confirm_prompt
 
@@ -33,6 +34,8 @@ class TaskState(str, enum.Enum):
     DONE = "done"  # ran successfully in this run
     FAILED = "failed"
     SKIPPED = "skipped"  # not run because a dependency failed
+    UP_TO_DATE = "up to date"  # its upstream reran but produced the same output
+    STALE_KEPT = "stale, kept"  # stale, not rerun because rerun_stale is off
 
 
 @dataclass
@@ -44,6 +47,8 @@ class RunResult:
     """
 
     status: dict[Task, TaskState] = field(default_factory=dict)
+    #: Why each task that ran (or was kept stale) needed to: "parameters new", "code of … changed".
+    reasons: dict[Task, tuple[str, ...]] = field(default_factory=dict)
     failures: list[TaskFailure] = field(default_factory=list)
     summary: str = ""
     duration: float = 0.0
@@ -87,6 +92,7 @@ def run(
     abort: bool = True,
     execution_summary: bool | None = None,
     executor: str | Executor | None = None,
+    rerun_stale: bool | None = None,
     **kwargs: Any,
 ) -> RunResult:
     """Run tasks and whatever they need that is not complete yet.
@@ -98,6 +104,8 @@ def run(
     ``forced_all_upstream`` reruns everything upstream too; ``confirm=True`` asks before deleting
     outputs. With ``abort=True`` a failure raises :class:`~d6tflow.errors.FlowFailedError` after
     the other branches ran; otherwise check the returned result (falsy when anything failed).
+    Stale tasks (code, upstream output or input file changed) rerun; ``rerun_stale=False``
+    (default: ``settings.rerun_stale``) only reports them and keeps their outputs.
     """
     unknown = set(kwargs) - _IGNORED_LUIGI_OPTIONS
     if unknown:
@@ -118,7 +126,8 @@ def run(
         for task in to_reset:
             task.invalidate(confirm=False)
 
-    result = _execute(graph, get_executor(executor, workers=workers))
+    keep_stale = not (settings.rerun_stale if rerun_stale is None else rerun_stale)
+    result = _execute(graph, get_executor(executor, workers=workers), keep_stale)
     from d6tflow.display import format_summary
 
     result.summary = format_summary(result)
@@ -142,7 +151,7 @@ def _tasks_to_reset(
         forced = roots
     if forced is None:
         return []
-    state = graph.complete_states()
+    state = {task: status.state is not State.PENDING for task, status in graph.states().items()}
     for forced_task in _as_task_list(forced, "forced"):
         targets = matching(graph, forced_task)
         if not targets:
@@ -159,24 +168,29 @@ def _tasks_to_reset(
     return list(selected)
 
 
-def _execute(graph: Graph, executor: Executor) -> RunResult:
+def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
     started = time.perf_counter()
-    complete = graph.complete_states()
+    statuses = graph.states()
     result = RunResult()
-    status = result.status
+    status, reasons = result.status, result.reasons
 
-    # What to consider: the roots and, below any incomplete task, its dependencies. A complete
-    # task's upstream is not looked at (it matters only when check_dependencies is off).
+    # What to consider: the roots and, below any task that must run, its dependencies. A task
+    # that is done is not looked below (that matters only when check_dependencies is off).
     pending: dict[Task, None] = {}
     stack = list(reversed(graph.roots))
     while stack:
         task = stack.pop()
         if task in status or task in pending:
             continue
-        if complete[task]:
+        verdict = statuses[task]
+        if verdict.complete:
             status[task] = TaskState.COMPLETE
+        elif verdict.state is State.STALE and keep_stale:
+            status[task] = TaskState.STALE_KEPT
+            reasons[task] = verdict.reasons
         else:
             pending[task] = None
+            reasons[task] = verdict.reasons
             stack.extend(graph.deps[task])
 
     waiting_on = {t: sum(1 for d in graph.deps[t] if d in pending) for t in pending}
@@ -191,7 +205,7 @@ def _execute(graph: Graph, executor: Executor) -> RunResult:
 
     def finish(task: Task, state: TaskState) -> None:
         status[task] = state
-        if state is TaskState.DONE:
+        if state in (TaskState.DONE, TaskState.UP_TO_DATE):
             for child in dependents[task]:
                 waiting_on[child] -= 1
                 if waiting_on[child] == 0:
@@ -210,6 +224,9 @@ def _execute(graph: Graph, executor: Executor) -> RunResult:
                 task = ready.popleft()
                 if task in status:  # skipped meanwhile
                     continue
+                if statuses[task].upstream_only and _still_current(task, graph, statuses):
+                    finish(task, TaskState.UP_TO_DATE)
+                    continue
                 if verbose:
                     logger.info("running %r", task)
                 running[executor.submit(task)] = task
@@ -223,6 +240,8 @@ def _execute(graph: Graph, executor: Executor) -> RunResult:
                 if outcome.error is None:
                     if verbose:
                         logger.info("done %r", task)
+                    if not outcome.ran:
+                        reasons[task] = ("completed meanwhile by another run",)
                     finish(task, TaskState.DONE)
                 else:
                     logger.error("%r failed:\n%s", task, outcome.traceback)
@@ -232,3 +251,10 @@ def _execute(graph: Graph, executor: Executor) -> RunResult:
         executor.shutdown()
     result.duration = time.perf_counter() - started
     return result
+
+
+def _still_current(task: Task, graph: Graph, statuses: dict[Task, Status]) -> bool:
+    """A task that was stale only because upstream tasks had to rerun: now that they did, are its
+    outputs still current (the upstream outputs came out the same)?"""
+    deps = [(dep, COMPLETE) for dep in graph.deps[task]]
+    return task._assess(deps).complete

@@ -16,6 +16,12 @@ cached: bool = False
 save_with_param: bool = True
 #: Default of ``d6tflow.run(execution_summary=None)``: print the summary after a run.
 execution_summary: bool = True
+#: Rerun a task when its code changed (its class, or user functions it calls). Off: only
+#: parameters, upstream outputs and input files count.
+track_code: bool = True
+#: Rerun stale tasks. Off: stale tasks are reported (preview, run summary) but their outputs are
+#: used as they are; for long trainings where a cosmetic change should not retrain.
+rerun_stale: bool = True
 #: Level of the ``d6tflow`` logger while a flow runs.
 log_level: str = "WARNING"
 

@@ -113,10 +113,12 @@ class DataTarget(Target):
         if use_cache and self._path in cache.data:
             return cache.data[self._path]
         try:
+            # A task reading back its own output while it runs finds it where it is staged.
+            path = store.staged_path(self._path) or self._path
             if reader is not None:
-                obj = reader(self._path, **kwargs)
+                obj = reader(path, **kwargs)
             else:
-                obj = self._require_format().load(self._path, **kwargs)
+                obj = self._require_format().load(path, **kwargs)
         except FileNotFoundError:
             raise _missing(self._path) from None
         if use_cache:

@@ -301,6 +301,12 @@ class Task(metaclass=TaskMeta):
         """Does completeness also require every upstream task to be complete?"""
         return False
 
+    def _assess(self, deps: list) -> Any:
+        """This task's :class:`~d6tflow.status.Status`, given its dependencies' statuses."""
+        from d6tflow.provenance import assess_by_existence
+
+        return assess_by_existence(self, deps)
+
     @builtin
     def complete(self) -> bool:
         """True when every output exists (and, for data tasks, every upstream task is complete)."""

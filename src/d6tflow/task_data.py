@@ -116,6 +116,11 @@ class TaskData(Task):
     def _cascades(self) -> bool:
         return settings.check_dependencies and not self.external
 
+    def _assess(self, deps: list) -> Any:
+        from d6tflow.provenance import assess
+
+        return assess(self, deps)
+
     @builtin
     def complete(self, cascade: bool = True) -> bool:
         """All outputs exist and (unless ``cascade=False``) every upstream task is complete."""
@@ -126,7 +131,15 @@ class TaskData(Task):
     # -- saving and loading -----------------------------------------------------------------------
 
     def save(self, data: Any, **kwargs: Any) -> None:
-        """Save this task's output(s); keyword arguments go to the format (e.g. compression)."""
+        """Save this task's output(s); keyword arguments go to the format (e.g. compression).
+
+        Outside ``run()`` (e.g. to provide an external task's data by hand) the outputs are
+        taken as they are: the manifest of an earlier run no longer describes them and goes.
+        """
+        from d6tflow.provenance import outputs_staged, remove_records
+
+        if not outputs_staged(self):
+            remove_records(self)
         if list(self.persist) == ["data"]:
             self.output().save(data, **kwargs)
             return
@@ -143,9 +156,19 @@ class TaskData(Task):
 
     def outputLoad(self, keys: Any = None, as_dict: bool = False, cached: bool = False) -> Any:
         """Load this task's output(s): the object, or a list (``as_dict=True``: a dict) of them."""
-        if not self.complete():
+        from d6tflow.graph import Graph
+        from d6tflow.status import State, counts_as_done
+
+        status = Graph([self]).states()[self]
+        if not counts_as_done(status):
+            hint = (
+                " (or set d6tflow.settings.rerun_stale = False to use stale outputs as they are)"
+                if status.state is State.STALE
+                else ""
+            )
             raise TaskNotCompleteError(
-                f"Cannot load {self!r}, task not complete, run flow first: d6tflow.run({self!r})"
+                f"Cannot load {self!r}, task not complete ({status.describe()}), run flow "
+                f"first: d6tflow.run({self!r}){hint}"
             )
         return load_outputs(self, self.output(), keys, as_dict, cached)
 
@@ -207,6 +230,9 @@ class TaskData(Task):
         if confirm and not confirm_prompt(f"invalidating task {self!r}", targets):
             print("Cancelled")
             return False
+        from d6tflow.provenance import remove_records
+
+        remove_records(self)
         for target in targets:
             target.invalidate()
         store.remove(self._meta_path())

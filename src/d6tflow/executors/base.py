@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 @dataclass
 class TaskOutcome:
     """What came of running one task; ``error`` is None on success. Picklable, so it can come
-    back from another process."""
+    back from another process. ``ran`` is False when another run had completed it meanwhile."""
 
     error: BaseException | None = None
     traceback: str = ""
+    ran: bool = True
 
 
 class FinishedFuture:
@@ -64,19 +65,29 @@ class Executor(ABC):
 def execute_task(task: Task) -> TaskOutcome:
     """Run one task in this process: its ``run()``, tasks it yields, then check its outputs."""
     try:
-        _run(task)
+        ran = _run(task)
     except Exception as e:
         return TaskOutcome(error=e, traceback=traceback.format_exc())
-    return TaskOutcome()
+    return TaskOutcome(ran=ran)
 
 
-def _run(task: Task) -> None:
+def _run(task: Task) -> bool:
+    from d6tflow.provenance import run_and_commit
+    from d6tflow.task_data import TaskData
+
     if getattr(task, "_run_is_graph_only", False):
-        return  # an aggregator's yielded tasks are graph dependencies, already complete
+        return True  # an aggregator's yielded tasks are graph dependencies, already complete
+    if isinstance(task, TaskData) and getattr(type(task).complete, "_d6tflow_builtin", False):
+        return run_and_commit(task, lambda: _run_body(task, check_outputs=False))
+    _run_body(task, check_outputs=True)
+    return True
+
+
+def _run_body(task: Task, check_outputs: bool) -> None:
     result = task.run()
     if inspect.isgenerator(result):
         _drive_dynamic(task, result)
-    missing = _missing_outputs(task)
+    missing = _missing_outputs(task) if check_outputs else []
     if missing:
         raise OutputError(
             f"{task!r}.run() finished without saving output(s) {missing}. "

@@ -1,0 +1,309 @@
+"""Provenance: a manifest for every task's outputs, and the verdict of whether they are current.
+
+When a task finishes, its outputs are staged (written under temporary names), fingerprinted, and
+then committed: the manifest ``<task_id>.manifest.json`` is written next to them, *then* the outputs
+are renamed into place. So outputs that have no manifest can only come from the original d6tflow
+(or from a ``save()`` outside a run): they count as complete ("legacy"). A crash before the manifest
+leaves only temporary files; a crash after it leaves outputs that don't match their manifest, which
+counts as incomplete.
+
+The manifest records what the outputs were made from: the task's parameters, its code fingerprint,
+the content fingerprints of the upstream outputs it consumed and of its declared input files. A
+later state check compares each with today's, and says in words what changed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from d6tflow import settings, store
+from d6tflow.errors import OutputError
+from d6tflow.fingerprint import code_of, file_hash, file_stat
+from d6tflow.status import COMPLETE, State, Status
+from d6tflow.targets import DataTarget
+
+if TYPE_CHECKING:
+    from d6tflow.task_data import TaskData
+
+logger = logging.getLogger("d6tflow")
+
+MANIFEST_SUFFIX = ".manifest.json"
+_UNREADABLE = object()
+# Manifests read or written in this process, by path, with the (size, mtime) they had then.
+_manifests: dict[str, tuple[tuple[int, int], Any]] = {}
+
+
+def _version() -> str:
+    from d6tflow import __version__
+
+    return __version__
+
+
+def file_targets(task: TaskData) -> dict[str, DataTarget]:
+    """The task's file outputs by key; empty for in-memory or custom-target tasks."""
+    output = task.output()
+    targets = output if isinstance(output, dict) else {"data": output}
+    if not all(type(t).save is DataTarget.save for t in targets.values()):
+        return {}  # custom targets write where they like: existence is all we can check
+    return targets
+
+
+def manifest_path(task: TaskData, targets: dict[str, DataTarget]) -> str:
+    folder = os.path.dirname(next(iter(targets.values()))._path)
+    return os.path.join(folder, task.task_id + MANIFEST_SUFFIX)
+
+
+def read_manifest(path: str) -> Any:
+    """The manifest at ``path``: a dict, None if there is none, or _UNREADABLE if torn."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _manifests.pop(path, None)
+        return None
+    key = (st.st_size, st.st_mtime_ns)
+    cached = _manifests.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (ValueError, OSError):
+        manifest = _UNREADABLE
+    _manifests[path] = (key, manifest)
+    return manifest
+
+
+def manifest_of(task: Any) -> dict | None:
+    """The committed manifest of a task, if it has a valid one."""
+    targets = file_targets(task) if hasattr(task, "persist") else {}
+    if not targets:
+        return None
+    manifest = read_manifest(manifest_path(task, targets))
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _output_hashes(task: Any) -> dict[str, str] | None:
+    manifest = manifest_of(task)
+    return None if manifest is None else _hashes(manifest)
+
+
+def _hashes(manifest: dict) -> dict[str, str]:
+    return {key: rec["hash"] for key, rec in manifest["outputs"].items()}
+
+
+def declared_inputs(task: Any) -> list[str]:
+    """Files or folders outside the flow that the task reads (``input_files``)."""
+    declared = getattr(task, "input_files", None)
+    if declared is None:
+        return []
+    if callable(declared):
+        declared = declared()
+    if isinstance(declared, (str, os.PathLike)):
+        declared = [declared]
+    return [os.fspath(p) for p in declared]
+
+
+# -- the verdict -----------------------------------------------------------------------------------
+
+
+def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
+    """COMPLETE, PENDING or STALE for a data task, given its dependencies' statuses."""
+    targets = file_targets(task)
+    if not targets:
+        return assess_by_existence(task, deps)
+    stats = {key: file_stat(t._path) for key, t in targets.items()}
+    manifest = read_manifest(manifest_path(task, targets))
+    missing = [key for key, st in stats.items() if st is None]
+    if missing:
+        if len(missing) == len(stats) and manifest is None:
+            return Status(State.PENDING, ("parameters new",))
+        return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
+    if manifest is _UNREADABLE:
+        return Status(State.PENDING, ("manifest unreadable: the last run was interrupted",))
+    reasons: list[str] = []
+    if manifest is not None:
+        changed = [k for k, st in stats.items() if _recorded(manifest["outputs"].get(k)) != st]
+        if changed:
+            words = _outputs_words(task, changed) + " changed after it was written"
+            return Status(State.PENDING, (words + " (run d6tflow.verify for details)",))
+        if settings.track_code and not task.external:
+            # An external task's code is a stand-in (e.g. a FlowExport stub): outputs rule.
+            reasons.extend(_code_changes(task, manifest.get("code", {})))
+        reasons.extend(_input_changes(task, manifest.get("inputs", {})))
+    upstream_words: list[str] = []
+    if task._cascades():
+        for dep, status in deps:
+            if not status.complete:
+                upstream_words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
+            elif manifest is not None:
+                recorded = manifest.get("upstream", {}).get(dep.task_id)
+                current = status.hashes if status.hashes is not None else _output_hashes(dep)
+                if recorded is not None and current is not None and recorded != current:
+                    reasons.append(f"upstream {dep.task_family} output changed")
+    hashes = _hashes(manifest) if manifest is not None else None
+    if not reasons and not upstream_words:
+        return Status(State.COMPLETE, legacy=manifest is None, hashes=hashes)
+    return Status(
+        State.STALE,
+        tuple(reasons + upstream_words),
+        upstream_only=not reasons,
+        legacy=manifest is None,
+        hashes=hashes,
+    )
+
+
+def assess_by_existence(task: Any, deps: list[tuple[Any, Status]]) -> Status:
+    if task._cascades():
+        waiting = [d for d, s in deps if not s.complete]
+        if waiting:
+            return Status(State.PENDING, (f"upstream {waiting[0].task_family} pending",))
+    if task._outputs_exist():
+        return COMPLETE
+    return Status(State.PENDING, ("output missing",))
+
+
+def _recorded(record: dict | None) -> tuple[int, int] | None:
+    return None if record is None else (record["size"], record["mtime_ns"])
+
+
+def _outputs_words(task: Any, keys: list[str]) -> str:
+    if list(task.persist) == ["data"]:
+        return "output"
+    return "output " + ", ".join(keys)
+
+
+def _code_changes(task: Any, recorded: dict[str, str]) -> list[str]:
+    current = code_of(type(task))
+    names = current.keys() | recorded.keys()
+    changed = sorted(k for k in names if current.get(k) != recorded.get(k))
+    return [f"code of {name} changed" for name in changed[:3]] + (
+        [f"and {len(changed) - 3} more code changes"] if len(changed) > 3 else []
+    )
+
+
+def _input_changes(task: Any, recorded: dict[str, dict]) -> list[str]:
+    reasons = []
+    for path in declared_inputs(task):
+        record = recorded.get(path)
+        stat = file_stat(path)
+        if stat is None:
+            reasons.append(f"input file {path} missing")
+        elif record is None:
+            reasons.append(f"input file {path} new")
+        elif _recorded(record) != stat and file_hash(path) != record["hash"]:
+            reasons.append(f"input file {path} changed")
+    return reasons
+
+
+# -- running and committing --------------------------------------------------------------------
+
+
+def is_current(task: TaskData) -> bool:
+    """Is the task complete now, its dependencies being complete (checked under its lock)?"""
+    deps = [(dep, COMPLETE) for dep in task._graph_deps()]
+    return assess(task, deps).complete
+
+
+def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
+    """Run ``body`` (the task's run()) with its outputs staged, then commit them with a manifest.
+
+    Holds the task's lock, so two processes never run the same task at once; the second finds
+    it complete and returns False without running it.
+    """
+    targets = file_targets(task)
+    if not targets:
+        body()
+        return True
+    lock = lock_path(task, targets)
+    store.ensure_dir(os.path.dirname(lock))
+    with store.locked(lock):
+        if is_current(task):
+            logger.info("%r was completed by another run", task)
+            return False
+        started = time.time()
+        with store.staging([t._path for t in targets.values()]) as staged:
+            body()
+            missing = [k for k, t in targets.items() if staged[t._path] is None and not t.exists()]
+            if missing:
+                raise OutputError(
+                    f"{task!r}.run() finished without saving output(s) {missing}. Call "
+                    "self.save(...) in run() (with a dict of every persist key for several)."
+                )
+            _commit(task, targets, staged, started)
+    return True
+
+
+def _commit(task: Any, targets: dict[str, DataTarget], staged: dict, started: float) -> None:
+    outputs = {}
+    for key, target in targets.items():
+        source = staged[target._path] or target._path
+        size, mtime_ns = file_stat(source)  # type: ignore[misc]
+        outputs[key] = {
+            "file": os.path.basename(target._path),
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "hash": file_hash(source),
+        }
+    ended = time.time()
+    manifest = {
+        "d6tflow": _version(),
+        "task_family": task.task_family,
+        "task_id": task.task_id,
+        "params": task.to_str_params(only_significant=True),
+        "code": code_of(type(task)) if settings.track_code else {},
+        "upstream": {
+            dep.task_id: hashes
+            for dep in task._graph_deps()
+            if (hashes := _output_hashes(dep)) is not None
+        },
+        "inputs": {
+            path: {"size": st[0], "mtime_ns": st[1], "hash": file_hash(path)}
+            for path in declared_inputs(task)
+            if (st := file_stat(path)) is not None
+        },
+        "outputs": outputs,
+        "started": _iso(started),
+        "ended": _iso(ended),
+        "duration": round(ended - started, 6),
+    }
+    path = manifest_path(task, targets)
+    text = json.dumps(manifest, separators=(",", ":"))  # compact: the C encoder, ~10x faster
+    store.atomic_write(path, lambda tmp: _write_text(tmp, text))
+    st = os.stat(path)
+    _manifests[path] = ((st.st_size, st.st_mtime_ns), manifest)
+    for target in targets.values():  # the manifest is the commit; now the outputs appear
+        store.publish(target._path)
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat()
+
+
+def outputs_staged(task: Any) -> bool:
+    """Is the task running right now in this process (its outputs staged)?"""
+    targets = file_targets(task)
+    return bool(targets) and next(iter(targets.values()))._path in store._staged
+
+
+def lock_path(task: Any, targets: dict[str, DataTarget]) -> str:
+    folder = os.path.dirname(next(iter(targets.values()))._path)
+    return os.path.join(folder, f".{task.task_id}.lock")
+
+
+def remove_records(task: Any) -> None:
+    """Delete the task's manifest (and its lock file): its outputs are being removed or replaced."""
+    targets = file_targets(task)
+    if targets:
+        store.remove(manifest_path(task, targets))
+        store.remove(lock_path(task, targets))
