@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from d6tflow import errors, formats, settings, targets, tasks
 from d6tflow.cache import data
+from d6tflow.catalog import catalog, verify
 from d6tflow.display import preview, show
 from d6tflow.errors import FlowFailedError
 from d6tflow.graph import taskflow_downstream, taskflow_upstream
@@ -90,6 +91,7 @@ __all__ = [
     "TimeDeltaParameter",
     "TupleParameter",
     "YearParameter",
+    "catalog",
     "clone_parent",
     "data",
     "dict_inherits",
@@ -111,4 +113,5 @@ __all__ = [
     "taskflow_downstream",
     "taskflow_upstream",
     "tasks",
+    "verify",
 ]

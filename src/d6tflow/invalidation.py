@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from d6tflow import cache, settings, store
 from d6tflow.graph import Graph, matching, taskflow_upstream
@@ -52,9 +55,67 @@ def invalidate_all(confirm: bool = True) -> bool:
     return True
 
 
-def invalidate_orphans(*args: object, **kwargs: object) -> None:
-    """Not available yet: finding outputs no flow produces needs the provenance manifests."""
-    raise NotImplementedError(
-        "invalidate_orphans needs output manifests (provenance), which this version does not "
-        "write yet. Use invalidate_all() or delete the folders by hand."
-    )
+def invalidate_orphans(tasks: Any = None, confirm: bool = True) -> list[Path]:
+    """Delete what under the data folder none of ``tasks`` produces any more: outputs of old
+    parameter settings, of renamed or removed tasks, leftovers of interrupted runs.
+
+    ``tasks``: a task, a list of tasks, or Workflow/WorkflowMulti objects; everything upstream of
+    them is kept (outputs, metadata, manifests). Lists the files and asks first (unless
+    ``confirm=False``); returns the files deleted.
+    """
+    if tasks is None:
+        raise TypeError(
+            "invalidate_orphans needs the tasks (or flows) whose outputs to keep, e.g. "
+            "invalidate_orphans([TaskTrain()]); to delete everything use invalidate_all()"
+        )
+    keep = _files_of(_tasks_of(tasks))
+    orphans = [p for p in store.files_under(settings.dirpath) if os.path.abspath(p) not in keep]
+    if not orphans:
+        return []
+    if confirm and not confirm_prompt("deleting outputs no flow produces", orphans):
+        print("Cancelled")
+        return []
+    for path in orphans:
+        store.remove(path)
+    _remove_empty_folders(settings.dirpath)
+    return orphans
+
+
+def _tasks_of(items: Any) -> list[Task]:
+    from d6tflow.task import Task
+
+    found: list[Task] = []
+    for item in items if isinstance(items, (list, tuple, set)) else [items]:
+        if isinstance(item, Task):
+            found.append(item)
+        elif hasattr(item, "get_task"):  # a Workflow or WorkflowMulti: its default task(s)
+            task = item.get_task()
+            found.extend(task.values() if isinstance(task, dict) else [task])
+        else:
+            raise TypeError(f"invalidate_orphans: {item!r} is not a task or a flow")
+    return found
+
+
+def _files_of(roots: list[Task]) -> set[str]:
+    from d6tflow.provenance import file_targets, lock_path, manifest_path
+    from d6tflow.task_data import TaskData
+
+    keep: set[str] = set()
+    for task in Graph(roots).order:
+        if not isinstance(task, TaskData):
+            continue
+        output = task.output()
+        targets = output.values() if isinstance(output, dict) else [output]
+        keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t.path, str))
+        keep.add(os.path.abspath(task._meta_path()))
+        if files := file_targets(task):
+            keep.add(os.path.abspath(manifest_path(task, files)))
+            keep.add(os.path.abspath(lock_path(task, files)))
+    return keep
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    for root, dirs, files in os.walk(folder, topdown=False):
+        if not dirs and not files and Path(root) != Path(folder):
+            with contextlib.suppress(OSError):
+                os.rmdir(root)
