@@ -101,16 +101,18 @@ def run(
     >>> d6tflow.run(TaskTrain(), forced_all=True)       # reruns TaskTrain itself
     >>> d6tflow.run(TaskTrain(), forced=TaskPreprocess())  # reruns it and what depends on it
 
+    ``executor`` chooses how tasks execute ("inline", the default, or another registered one);
+    keyword arguments beyond these go to it (e.g. ``address=`` for a cluster).
     ``forced_all_upstream`` reruns everything upstream too; ``confirm=True`` asks before deleting
     outputs. With ``abort=True`` a failure raises :class:`~d6tflow.errors.FlowFailedError` after
     the other branches ran; otherwise check the returned result (falsy when anything failed).
     Stale tasks (code, upstream output or input file changed) rerun; ``rerun_stale=False``
     (default: ``settings.rerun_stale``) only reports them and keeps their outputs.
     """
-    unknown = set(kwargs) - _IGNORED_LUIGI_OPTIONS
-    if unknown:
+    options = {k: v for k, v in kwargs.items() if k not in _IGNORED_LUIGI_OPTIONS}
+    if options and executor is None:
         raise TypeError(
-            f"d6tflow.run() got unknown argument(s) {sorted(unknown)}; did you mean forced=, "
+            f"d6tflow.run() got unknown argument(s) {sorted(options)}; did you mean forced=, "
             "forced_all= or forced_all_upstream=?"
         )
     roots = _as_task_list(tasks)
@@ -127,7 +129,7 @@ def run(
             task.invalidate(confirm=False)
 
     keep_stale = not (settings.rerun_stale if rerun_stale is None else rerun_stale)
-    result = _execute(graph, get_executor(executor, workers=workers), keep_stale)
+    result = _execute(graph, get_executor(executor, workers=workers, **options), keep_stale)
     from d6tflow.display import format_summary
 
     result.summary = format_summary(result)
