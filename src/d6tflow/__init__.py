@@ -25,7 +25,7 @@ format is used.
 
 from __future__ import annotations
 
-from d6tflow import errors, formats, settings, targets, tasks
+from d6tflow import errors, formats, settings, targets, tasks, utils
 from d6tflow.cache import data
 from d6tflow.catalog import catalog, verify
 from d6tflow.display import preview, show
@@ -61,8 +61,10 @@ from d6tflow.params import (
     YearParameter,
 )
 from d6tflow.scheduler import RunResult, TaskState, run
+from d6tflow.share import FlowExport, FlowImport, dotdict
 from d6tflow.store import set_dir
 from d6tflow.task import Task
+from d6tflow.workflow import Workflow, WorkflowMulti
 
 __version__ = "1.0.0.dev0"
 
@@ -77,7 +79,9 @@ __all__ = [
     "DictParameter",
     "EnumParameter",
     "FloatParameter",
+    "FlowExport",
     "FlowFailedError",
+    "FlowImport",
     "IntParameter",
     "ListParameter",
     "MonthParameter",
@@ -90,12 +94,15 @@ __all__ = [
     "TaskState",
     "TimeDeltaParameter",
     "TupleParameter",
+    "Workflow",
+    "WorkflowMulti",
     "YearParameter",
     "catalog",
     "clone_parent",
     "data",
     "dict_inherits",
     "dict_requires",
+    "dotdict",
     "errors",
     "formats",
     "inherits",
@@ -113,5 +120,6 @@ __all__ = [
     "taskflow_downstream",
     "taskflow_upstream",
     "tasks",
+    "utils",
     "verify",
 ]

@@ -49,3 +49,38 @@ def confirm_prompt(action: str, items: Iterable[Any]) -> bool:
         print(f"  {item}")
     answer = input(f"Confirm {action} of {len(items)} item(s) (y/n). Cancel with n: ")
     return answer.strip().lower() == "y"
+
+
+def params_generator_single(dict_: dict[str, list], params_base: dict | None = None) -> dict:
+    """One parameter set per value of a single parameter, numbered from 0.
+
+    >>> params_generator_single({"model": ["ols", "gbm"]}, params_base={"scale": True})
+    {0: {'scale': True, 'model': 'ols'}, 1: {'scale': True, 'model': 'gbm'}}
+
+    The varied value wins over a same-named entry of ``params_base``.
+    """
+    ((key, values),) = list(dict_.items())[:1]
+    return {i: {**(params_base or {}), key: value} for i, value in enumerate(values)}
+
+
+def params_generator_multiple(
+    params_dict: dict[str, list], params_base: dict | None = None
+) -> dict:
+    """Every combination of the listed values (a full grid), named as the original named them:
+    keys sorted, ``"<key1>_<value1>_<key2>_<value2>"``.
+
+    >>> params_generator_multiple({"model": ["ols", "gbm"], "scale": [True, False]})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'model_ols_scale_True': {'model': 'ols', 'scale': True},
+     'model_ols_scale_False': {'model': 'ols', 'scale': False},
+     'model_gbm_scale_True': {'model': 'gbm', 'scale': True},
+     'model_gbm_scale_False': {'model': 'gbm', 'scale': False}}
+    """
+    import itertools
+
+    keys = sorted(params_dict)
+    grid = {}
+    for combo in itertools.product(*(params_dict[k] for k in keys)):
+        name = "_".join(f"{k}_{v}" for k, v in zip(keys, combo, strict=True))
+        grid[name] = {**(params_base or {}), **dict(zip(keys, combo, strict=True))}
+    return grid

@@ -1,0 +1,558 @@
+"""Workflow and WorkflowMulti: run a flow of task classes with one set of parameters, or compare
+several sets (experiments, parameter grids) side by side.
+
+A Workflow holds a default task class and the parameters every task it builds receives; its
+``path``/``env`` and attached flows reach the tasks it builds (and everything upstream of them)
+through the engine's flow context, as copies, so nothing leaks onto tasks built elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from d6tflow import settings
+from d6tflow.display import preview as _preview
+from d6tflow.graph import Graph, taskflow_downstream, taskflow_upstream
+from d6tflow.invalidation import invalidate_downstream, invalidate_upstream
+from d6tflow.scheduler import RunResult
+from d6tflow.scheduler import run as _run
+from d6tflow.task import Task
+from d6tflow.utils import confirm_prompt, map_structure, params_generator_multiple
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MultiRunResult", "Workflow", "WorkflowMulti"]
+
+TaskClass = type[Task]
+
+
+class MultiRunResult(dict):
+    """``{flow name: RunResult}``; truthy only when every flow succeeded.
+
+    The flows ran together in one ``d6tflow.run`` (shared upstream tasks once); each entry holds
+    the states of the tasks of that flow.
+    """
+
+    def __bool__(self) -> bool:
+        return all(bool(r) for r in self.values())
+
+
+def _split_result(result: RunResult, roots_by_name: Mapping[Any, list[Task]]) -> MultiRunResult:
+    """One RunResult per named group of roots, cut from the result of a run of all of them."""
+    out = MultiRunResult()
+    for name, roots in roots_by_name.items():
+        if result.cancelled:
+            out[name] = RunResult(cancelled=True)
+            continue
+        members = set(Graph(roots).deps)
+        out[name] = RunResult(
+            status={t: s for t, s in result.status.items() if t in members},
+            failures=[f for f in result.failures if f.task in members],
+            summary=result.summary,
+            duration=result.duration,
+        )
+    return out
+
+
+def _load_all(roots: Task, keys: Any, as_dict: bool, cached: bool) -> dict[str, Any]:
+    """``{key: outputLoad()}`` for ``roots`` and every task upstream of it.
+
+    The key is the class name; when the flow holds several tasks of one class (different
+    parameters), each of those is keyed by its task id instead, so none overwrites another.
+    """
+    tasks = [t for t in taskflow_upstream(roots) if hasattr(t, "outputLoad")]
+    counts: dict[str, int] = {}
+    for task in tasks:
+        counts[task.task_family] = counts.get(task.task_family, 0) + 1
+    return {
+        (t.task_family if counts[t.task_family] == 1 else t.task_id): t.outputLoad(
+            keys=keys, as_dict=as_dict, cached=cached
+        )
+        for t in tasks
+    }
+
+
+def _output_paths(task: Task) -> Any:
+    return map_structure(lambda target: target.path, task.output())
+
+
+class Workflow:
+    """A default task class and the parameters every task of the flow gets.
+
+    >>> flow = d6tflow.Workflow(TaskTrain, params={"model": "gbm"})
+    >>> flow.run()                      # TaskTrain(model="gbm") and what it needs
+    >>> model = flow.outputLoad()       # its output
+    >>> df = flow.outputLoad(TaskPreprocess)   # any upstream task, same parameters
+
+    ``path`` puts this flow's outputs in another folder, ``env`` in a sub-folder ``env=<env>``
+    of it (or of the data folder); both apply only to tasks this Workflow builds. A task class
+    with its own class-level ``path`` keeps it.
+    """
+
+    def __init__(
+        self,
+        task: TaskClass | None = None,
+        params: Mapping[str, Any] | None = None,
+        path: str | os.PathLike | None = None,
+        env: str | None = None,
+    ):
+        if isinstance(task, Mapping) and params is None:
+            # Workflow({'param': value}): early versions took the parameters first.
+            task, params = None, task
+        if task is not None:
+            _check_task_class(task, "Workflow(task=...)")
+        self.default_task = task
+        self.params: dict[str, Any] = dict(params or {})
+        self.env = env
+        self._path = path
+        #: Other flows a task can read in run() as ``self.flows[name]`` (see ``attach_flow``).
+        self.flows: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        name = self.default_task.__name__ if self.default_task else None
+        return f"Workflow(task={name}, params={self.params!r}, path={self.path!r})"
+
+    @property
+    def path(self) -> str | None:
+        """The folder this flow's outputs go to (None: the data folder)."""
+        if self.env is None:
+            return None if self._path is None else os.fspath(self._path)
+        base = self._path
+        if base is None:
+            base = getattr(self.default_task, "path", None) or settings.dirpath
+        return f"{os.fspath(base)}/env={self.env}"
+
+    # -- building tasks -------------------------------------------------------------------------
+
+    def set_default(self, task: TaskClass) -> None:
+        """Make ``task`` the class methods use when called without one."""
+        _check_task_class(task, "set_default")
+        self.default_task = task
+
+    def get_task(self, task: TaskClass | None = None) -> Task:
+        """An instance of ``task`` (default: the default task) with this flow's parameters.
+
+        Parameters the class does not declare are ignored, so one params dict serves every
+        task of the flow.
+        """
+        if task is None:
+            if self.default_task is None:
+                raise RuntimeError(
+                    "no default tasks set: pass a task class, or create the Workflow with "
+                    "Workflow(TaskX, params) or call flow.set_default(TaskX)"
+                )
+            task = self.default_task
+        _check_task_class(task, "Workflow.get_task")
+        return task(**self.params)._with_context((self.path, self.flows))
+
+    def _get_tasks(self, tasks: Any) -> list[Task]:
+        items = tasks if isinstance(tasks, (list, tuple)) else [tasks]
+        return [self._as_flow_task(t) for t in items]
+
+    def _as_flow_task(self, task: Any) -> Task:
+        """A class becomes this flow's instance; an instance is placed in this flow."""
+        if isinstance(task, Task):
+            return (
+                task if task._context is not None else task._with_context((self.path, self.flows))
+            )
+        return self.get_task(task)
+
+    def attach_flow(self, flow: Any = None, flow_name: str = "flow") -> None:
+        """Let this flow's tasks read another flow's outputs: ``self.flows[flow_name]``.
+
+        >>> flow_train.attach_flow(flow_data, "data")
+        >>> # in a task's run(): df = self.flows["data"].outputLoad()
+
+        The attached flow is not run for you: run it first.
+        """
+        self.flows[flow_name] = flow
+
+    attach = attach_flow
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def preview(
+        self,
+        tasks: Any = None,
+        indent: str = "",
+        last: bool = True,
+        show_params: bool = True,
+        clip_params: bool = False,
+    ) -> None:
+        """Print the dependency tree of ``tasks`` (default: the default task) in this flow."""
+        _preview(self._get_tasks(tasks), indent, last, show_params, clip_params)
+
+    def run(
+        self,
+        tasks: Any = None,
+        forced: Any = None,
+        forced_all: bool = False,
+        forced_all_upstream: bool = False,
+        confirm: bool = False,
+        workers: int = 1,
+        abort: bool = True,
+        execution_summary: bool | None = None,
+        **kwargs: Any,
+    ) -> RunResult:
+        """Run ``tasks`` (a class or list of classes; default: the default task) with this
+        flow's parameters; see :func:`d6tflow.run` for the other arguments. ``forced`` may be
+        given as classes too."""
+        return _run(
+            self._get_tasks(tasks),
+            forced=None if forced is None else self._get_tasks(forced),
+            forced_all=forced_all,
+            forced_all_upstream=forced_all_upstream,
+            confirm=confirm,
+            workers=workers,
+            abort=abort,
+            execution_summary=execution_summary,
+            **kwargs,
+        )
+
+    # -- outputs ---------------------------------------------------------------------------------
+
+    def output(self, task: TaskClass | None = None) -> Any:
+        """The target(s) of ``task`` in this flow."""
+        return self.get_task(task).output()
+
+    def outputPath(self, task: TaskClass | None = None) -> Any:
+        """Where ``task``'s output is: a path, or ``{key: path}`` for several outputs."""
+        return _output_paths(self.get_task(task))
+
+    def complete(self, task: TaskClass | None = None) -> bool:
+        return self.get_task(task).complete()
+
+    def outputLoad(
+        self,
+        task: TaskClass | None = None,
+        keys: Any = None,
+        as_dict: bool = False,
+        cached: bool = False,
+    ) -> Any:
+        """Load ``task``'s output (default: the default task), as ``task.outputLoad`` does."""
+        return self.get_task(task).outputLoad(keys=keys, as_dict=as_dict, cached=cached)
+
+    def outputLoadMeta(self, task: TaskClass | None = None) -> Any:
+        """The metadata ``task`` saved with ``self.metaSave(...)``."""
+        return self.get_task(task).outputLoadMeta()
+
+    def outputLoadAll(
+        self,
+        task: TaskClass | None = None,
+        keys: Any = None,
+        as_dict: bool = False,
+        cached: bool = False,
+    ) -> dict[str, Any]:
+        """The outputs of ``task`` and of every task upstream of it, keyed by class name.
+
+        When the flow holds several tasks of one class (different parameters), those are keyed
+        by their task id (``TaskTrain_gbm_1b2c3d4e5f``) so that none hides another.
+        """
+        return _load_all(self.get_task(task), keys, as_dict, cached)
+
+    # -- invalidation ----------------------------------------------------------------------------
+
+    def reset(self, task: TaskClass | None = None, confirm: bool = False) -> bool:
+        """Delete ``task``'s outputs (only that task)."""
+        return self.get_task(task).reset(confirm=confirm)
+
+    def reset_upstream(self, task: TaskClass | None = None, confirm: bool = False) -> bool:
+        """Delete the outputs of ``task`` and of everything upstream of it."""
+        return invalidate_upstream(self.get_task(task), confirm=confirm)
+
+    def reset_downstream(
+        self,
+        task: TaskClass | None = None,
+        task_downstream: TaskClass | None = None,
+        confirm: bool = False,
+    ) -> bool:
+        """Delete the outputs of ``task`` and of the tasks between it and ``task_downstream``
+        (default: the default task); other branches stay."""
+        return invalidate_downstream(
+            self.get_task(task), self.get_task(task_downstream), confirm=confirm
+        )
+
+
+class WorkflowMulti:
+    """Several flows of the same tasks, one per parameter set: experiments to compare.
+
+    ``params`` is one of:
+
+    * ``{"ols": {"model": "ols"}, "gbm": {"model": "gbm"}}`` — named parameter sets;
+    * ``{"model": ["ols", "gbm"], "scale": [True, False]}`` — a grid: every combination, named
+      ``"model_ols_scale_True"`` … (keys sorted, as the original named them);
+    * ``[{"model": "ols"}, {"model": "gbm"}]`` — flows named ``0``, ``1``, …
+
+    Methods take ``flow=<name>`` to act on one flow; without it they act on every flow and
+    return ``{flow name: result}``.
+
+    >>> flows = d6tflow.WorkflowMulti(TaskTrain, {"model": ["ols", "gbm"]})
+    >>> flows.run()                       # shared upstream tasks run once
+    >>> flows.compare()                   # one row per flow: parameters and metadata
+    """
+
+    def __init__(
+        self,
+        task: TaskClass | None = None,
+        params: Any = None,
+        path: str | os.PathLike | None = None,
+        env: str | None = None,
+    ):
+        if isinstance(task, (Mapping, list)) and params is None:
+            task, params = None, task
+        self.params = _flow_params(params)
+        self.default_task = task
+        self.workflow_objs: dict[Any, Workflow] = {
+            name: Workflow(task, params=p, path=path, env=env) for name, p in self.params.items()
+        }
+
+    def __repr__(self) -> str:
+        name = self.default_task.__name__ if self.default_task else None
+        return f"WorkflowMulti(task={name}, flows={list(self.workflow_objs)!r})"
+
+    @property
+    def flow_names(self) -> list[Any]:
+        return list(self.workflow_objs)
+
+    def get_flow(self, flow: Any) -> Workflow:
+        """The Workflow of one flow."""
+        try:
+            return self.workflow_objs[flow]
+        except KeyError:
+            raise KeyError(
+                f"No flow named {flow!r}; the flows are {list(self.workflow_objs)}"
+            ) from None
+
+    def _flows(self, flow: Any) -> dict[Any, Workflow]:
+        if flow is None:
+            return dict(self.workflow_objs)
+        return {flow: self.get_flow(flow)}
+
+    def _each(self, flow: Any, fn: Any) -> Any:
+        if flow is not None:
+            return fn(self.get_flow(flow))
+        return {name: fn(w) for name, w in self.workflow_objs.items()}
+
+    def set_default(self, task: TaskClass) -> None:
+        self.default_task = task
+        for workflow in self.workflow_objs.values():
+            workflow.set_default(task)
+
+    def get_task(self, task: TaskClass | None = None, flow: Any = None) -> Any:
+        """The task of one flow, or ``{flow: task}``."""
+        return self._each(flow, lambda w: w.get_task(task))
+
+    def preview(
+        self,
+        tasks: Any = None,
+        flow: Any = None,
+        indent: str = "",
+        last: bool = True,
+        show_params: bool = True,
+        clip_params: bool = False,
+    ) -> None:
+        """Print the tree of one flow, or of each flow under its name."""
+        for name, workflow in self._flows(flow).items():
+            if flow is None:
+                print(f"\nFlow {name!r}:")
+            workflow.preview(tasks, indent, last, show_params, clip_params)
+
+    def run(
+        self,
+        tasks: Any = None,
+        flow: Any = None,
+        forced: Any = None,
+        forced_all: bool = False,
+        forced_all_upstream: bool = False,
+        confirm: bool = False,
+        workers: int = 1,
+        abort: bool = True,
+        execution_summary: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run one flow (returns its RunResult) or all flows (returns ``{flow: RunResult}``,
+        truthy only if all succeeded).
+
+        All flows go to ``d6tflow.run`` together: a task shared by several flows (same class and
+        parameters) runs once, and ``workers``/``executor`` can run independent flows in
+        parallel.
+        """
+        options = dict(
+            forced_all_upstream=forced_all_upstream,
+            confirm=confirm,
+            workers=workers,
+            abort=abort,
+            execution_summary=execution_summary,
+            **kwargs,
+        )
+        if flow is not None:
+            return self.get_flow(flow).run(tasks, forced=forced, forced_all=forced_all, **options)
+        roots = {name: w._get_tasks(tasks) for name, w in self.workflow_objs.items()}
+        all_roots = list(dict.fromkeys(t for group in roots.values() for t in group))
+        if forced_all and not forced_all_upstream:
+            forced_tasks: Any = all_roots
+        elif forced is not None:
+            forced_tasks = list(
+                dict.fromkeys(t for w in self.workflow_objs.values() for t in w._get_tasks(forced))
+            )
+        else:
+            forced_tasks = None
+        result = _run(all_roots, forced=forced_tasks, **options)
+        return _split_result(result, roots)
+
+    # -- outputs ---------------------------------------------------------------------------------
+
+    def output(self, task: TaskClass | None = None, flow: Any = None) -> Any:
+        return self._each(flow, lambda w: w.output(task))
+
+    def outputPath(self, task: TaskClass | None = None, flow: Any = None) -> Any:
+        return self._each(flow, lambda w: w.outputPath(task))
+
+    def complete(self, task: TaskClass | None = None, flow: Any = None) -> Any:
+        return self._each(flow, lambda w: w.complete(task))
+
+    def outputLoad(
+        self,
+        task: TaskClass | None = None,
+        flow: Any = None,
+        keys: Any = None,
+        as_dict: bool = False,
+        cached: bool = False,
+    ) -> Any:
+        """One flow's output, or ``{flow: output}``."""
+        return self._each(flow, lambda w: w.outputLoad(task, keys, as_dict, cached))
+
+    def outputLoadMeta(self, task: TaskClass | None = None, flow: Any = None) -> Any:
+        """One flow's metadata, or ``{flow: metadata}``; :meth:`compare` makes it a table."""
+        return self._each(flow, lambda w: w.outputLoadMeta(task))
+
+    def outputLoadAll(
+        self,
+        task: TaskClass | None = None,
+        flow: Any = None,
+        keys: Any = None,
+        as_dict: bool = False,
+        cached: bool = False,
+    ) -> Any:
+        """``{key: output}`` over the upstream of ``task`` (keys as in
+        :meth:`Workflow.outputLoadAll`), for one flow or as ``{flow: {...}}``."""
+        return self._each(flow, lambda w: w.outputLoadAll(task, keys, as_dict, cached))
+
+    def compare(self, task: TaskClass | None = None) -> pd.DataFrame:
+        """A DataFrame with one row per flow: the task's parameters, then its metadata.
+
+        The index is the flow name. Metadata saved as a dict gives one column per key (a key
+        that is also a parameter name becomes ``<key>_meta``); anything else, a ``meta``
+        column. Sort it to pick the best experiment:
+
+        >>> flows.compare().sort_values("score", ascending=False)
+        """
+        import pandas as pd
+
+        rows = {}
+        for name, workflow in self.workflow_objs.items():
+            instance = workflow.get_task(task)
+            row = dict(instance.get_param_values_dict())
+            meta = instance.outputLoadMeta()
+            if not isinstance(meta, Mapping):
+                meta = {"meta": meta}
+            for key, value in meta.items():
+                row[f"{key}_meta" if key in row else key] = value
+            rows[name] = row
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index.name = "flow"
+        return frame
+
+    # -- invalidation ----------------------------------------------------------------------------
+
+    def reset(self, task: TaskClass | None = None, flow: Any = None, confirm: bool = False) -> Any:
+        """Delete ``task``'s outputs in one flow, or in every flow (one confirmation)."""
+        if flow is not None:
+            return self.get_flow(flow).reset(task, confirm=confirm)
+        return self._invalidate(
+            [w.get_task(task) for w in self.workflow_objs.values()], confirm, "resetting"
+        )
+
+    def reset_upstream(
+        self, task: TaskClass | None = None, flow: Any = None, confirm: bool = False
+    ) -> bool:
+        """Delete the outputs of ``task`` and everything upstream of it, in one flow or all."""
+        tasks = [t for w in self._flows(flow).values() for t in taskflow_upstream(w.get_task(task))]
+        return self._invalidate(tasks, confirm, "resetting upstream")
+
+    def reset_downstream(
+        self,
+        task: TaskClass | None = None,
+        flow: Any = None,
+        confirm: bool = False,
+        task_downstream: TaskClass | None = None,
+    ) -> bool:
+        """Delete the outputs of ``task`` and of the tasks between it and ``task_downstream``
+        (default: the default task), in one flow or all."""
+        tasks = [
+            t
+            for w in self._flows(flow).values()
+            for t in taskflow_downstream(
+                w.get_task(task), w.get_task(task_downstream), only_complete=True
+            )
+        ]
+        return self._invalidate(tasks, confirm, "resetting downstream")
+
+    @staticmethod
+    def _invalidate(tasks: Iterable[Task], confirm: bool, action: str) -> bool:
+        unique = list(dict.fromkeys(tasks))
+        if confirm and unique and not confirm_prompt(action, unique):
+            print("Cancelled")
+            return False
+        for t in unique:
+            t.invalidate(confirm=False)
+        return True
+
+
+def _check_task_class(task: Any, where: str) -> None:
+    if isinstance(task, type) and issubclass(task, Task):
+        return
+    if isinstance(task, Task):
+        raise TypeError(
+            f"{where}: got the instance {task!r}; pass its class {type(task).__name__}, the "
+            "Workflow supplies the parameters"
+        )
+    if isinstance(task, (list, tuple)):
+        raise TypeError(
+            f"{where}: got a list; a Workflow has one default task class. To run several, "
+            "pass them to run(): flow.run([TaskA, TaskB])"
+        )
+    raise TypeError(f"{where}: {task!r} is not a task class")
+
+
+def _flow_params(params: Any) -> dict[Any, dict[str, Any]]:
+    """``{flow name: params}`` from named sets, a grid (dict of lists) or a list of dicts."""
+    if params is None:
+        raise ValueError(
+            "Need to pass task parameters or use d6tflow.Workflow: WorkflowMulti(task, "
+            "{'flow1': {...}, 'flow2': {...}}) or a grid {'param': [value1, value2]}"
+        )
+    if isinstance(params, (list, tuple)):
+        if not params or not all(isinstance(p, Mapping) for p in params):
+            raise ValueError("WorkflowMulti: a list of params must hold one dict per flow")
+        return {i: dict(p) for i, p in enumerate(params)}
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            "Params has to be a dictionary of flows {'name': {param: value}}, a grid "
+            f"{{'param': [values]}} or a list of dicts, got {type(params).__name__}"
+        )
+    if not params:
+        raise ValueError("WorkflowMulti: params is empty; give at least one flow")
+    values = list(params.values())
+    if all(isinstance(v, Mapping) for v in values):
+        return {name: dict(p) for name, p in params.items()}
+    if all(isinstance(v, (list, tuple)) for v in values):
+        return params_generator_multiple(params)
+    raise ValueError(
+        "WorkflowMulti: params mixes parameter sets and lists. Give either named sets "
+        "{'flow': {param: value}} or a grid {'param': [values]} (put a fixed value in a "
+        "one-element list)"
+    )
