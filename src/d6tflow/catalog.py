@@ -118,6 +118,6 @@ def _manifests_to_check(tasks: Any, folder: str | os.PathLike | None) -> list[st
     found = []
     for task in Graph(_as_task_list(tasks)).order:
         targets = file_targets(task) if hasattr(task, "persist") else {}
-        if targets and os.path.exists(path := manifest_path(task, targets)):
+        if targets and os.path.exists(path := manifest_path(task)):
             found.append(path)
     return found

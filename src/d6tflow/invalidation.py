@@ -109,7 +109,7 @@ def _files_of(roots: list[Task]) -> set[str]:
         keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t.path, str))
         keep.add(os.path.abspath(task._meta_path()))
         if files := file_targets(task):
-            keep.add(os.path.abspath(manifest_path(task, files)))
+            keep.add(os.path.abspath(manifest_path(task)))
             keep.add(os.path.abspath(lock_path(task, files)))
     return keep
 

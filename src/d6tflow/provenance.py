@@ -35,6 +35,7 @@ logger = logging.getLogger("d6tflow")
 
 MANIFEST_SUFFIX = ".manifest.json"
 _UNREADABLE = object()
+_HASHES = "\0hashes"  # output hashes, added to a manifest when it is read (never written)
 # Manifests read or written in this process, by path, with the (size, mtime) they had then.
 _manifests: dict[str, tuple[tuple[int, int], Any]] = {}
 
@@ -47,16 +48,28 @@ def _version() -> str:
 
 def file_targets(task: TaskData) -> dict[str, DataTarget]:
     """The task's file outputs by key; empty for in-memory or custom-target tasks."""
+    return _records_of(task)[0]
+
+
+def manifest_path(task: TaskData) -> str:
+    return _records_of(task)[1]
+
+
+def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str]:
+    """(file targets, manifest path), remembered on the task while its outputs stay the same:
+    a state check of a large flow asks for them several times per task."""
     output = task.output()
+    cached = task.__dict__.get("_provenance_paths")
+    if cached is not None and cached[0] is output:
+        return cached[1]
     targets = output if isinstance(output, dict) else {"data": output}
     if not all(type(t).save is DataTarget.save for t in targets.values()):
-        return {}  # custom targets write where they like: existence is all we can check
-    return targets
-
-
-def manifest_path(task: TaskData, targets: dict[str, DataTarget]) -> str:
-    folder = os.path.dirname(next(iter(targets.values()))._path)
-    return os.path.join(folder, task.task_id + MANIFEST_SUFFIX)
+        found: tuple[dict, str] = ({}, "")  # custom targets write where they like
+    else:
+        folder = os.path.dirname(next(iter(targets.values()))._path)
+        found = (targets, os.path.join(folder, task.task_id + MANIFEST_SUFFIX))
+    task.__dict__["_provenance_paths"] = (output, found)
+    return found
 
 
 def read_manifest(path: str) -> Any:
@@ -72,8 +85,9 @@ def read_manifest(path: str) -> Any:
         return cached[1]
     try:
         with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (ValueError, OSError):
+            manifest = json.loads(f.read())
+        manifest[_HASHES] = {key: rec["hash"] for key, rec in manifest["outputs"].items()}
+    except (ValueError, OSError, KeyError, TypeError, AttributeError):
         manifest = _UNREADABLE
     _manifests[path] = (key, manifest)
     return manifest
@@ -84,7 +98,7 @@ def manifest_of(task: Any) -> dict | None:
     targets = file_targets(task) if hasattr(task, "persist") else {}
     if not targets:
         return None
-    manifest = read_manifest(manifest_path(task, targets))
+    manifest = read_manifest(manifest_path(task))
     return manifest if isinstance(manifest, dict) else None
 
 
@@ -94,7 +108,7 @@ def _output_hashes(task: Any) -> dict[str, str] | None:
 
 
 def _hashes(manifest: dict) -> dict[str, str]:
-    return {key: rec["hash"] for key, rec in manifest["outputs"].items()}
+    return manifest[_HASHES]
 
 
 def declared_inputs(task: Any) -> list[str]:
@@ -118,7 +132,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     if not targets:
         return assess_by_existence(task, deps)
     stats = {key: file_stat(t._path) for key, t in targets.items()}
-    manifest = read_manifest(manifest_path(task, targets))
+    manifest = read_manifest(manifest_path(task))
     missing = [key for key, st in stats.items() if st is None]
     if missing:
         if len(missing) == len(stats) and manifest is None:
@@ -180,6 +194,8 @@ def _outputs_words(task: Any, keys: list[str]) -> str:
 
 def _code_changes(task: Any, recorded: dict[str, str]) -> list[str]:
     current = code_of(type(task))
+    if current == recorded:
+        return []
     names = current.keys() | recorded.keys()
     changed = sorted(k for k in names if current.get(k) != recorded.get(k))
     return [f"code of {name} changed" for name in changed[:3]] + (
@@ -272,10 +288,11 @@ def _commit(task: Any, targets: dict[str, DataTarget], staged: dict, started: fl
         "ended": _iso(ended),
         "duration": round(ended - started, 6),
     }
-    path = manifest_path(task, targets)
+    path = manifest_path(task)
     text = json.dumps(manifest, separators=(",", ":"))  # compact: the C encoder, ~10x faster
     store.atomic_write(path, lambda tmp: _write_text(tmp, text))
     st = os.stat(path)
+    manifest[_HASHES] = {key: rec["hash"] for key, rec in outputs.items()}
     _manifests[path] = ((st.st_size, st.st_mtime_ns), manifest)
     for target in targets.values():  # the manifest is the commit; now the outputs appear
         store.publish(target._path)
@@ -305,5 +322,5 @@ def remove_records(task: Any) -> None:
     """Delete the task's manifest (and its lock file): its outputs are being removed or replaced."""
     targets = file_targets(task)
     if targets:
-        store.remove(manifest_path(task, targets))
+        store.remove(manifest_path(task))
         store.remove(lock_path(task, targets))
