@@ -140,6 +140,15 @@ def test_run_accepts_a_list_of_classes_and_forced_classes():
     assert calls == ["WfGetData", "WfPrep-True", "WfTrain-gbm-True"]
 
 
+def test_an_instance_keeps_its_params_and_joins_the_flow_folder(tmp_path):
+    flow = d6tflow.Workflow(WfTrain, params={"model": "gbm"}, path=tmp_path / "flow")
+    flow.run([WfTrain(model="ols", scale=False)])
+    assert calls == ["WfGetData", "WfPrep-False", "WfTrain-ols-False"]
+    assert flow.outputLoad(WfTrain(model="ols", scale=False)) == {"model": "ols", "rows": 4}
+    assert (tmp_path / "flow" / "WfPrep").is_dir()
+    assert not WfTrain(model="ols", scale=False).complete()
+
+
 def test_run_passes_workers_executor_and_other_options_on(monkeypatch):
     seen = {}
 

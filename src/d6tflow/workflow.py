@@ -57,13 +57,13 @@ def _split_result(result: RunResult, roots_by_name: Mapping[Any, list[Task]]) ->
     return out
 
 
-def _load_all(roots: Task, keys: Any, as_dict: bool, cached: bool) -> dict[str, Any]:
-    """``{key: outputLoad()}`` for ``roots`` and every task upstream of it.
+def _load_all(task: Task, keys: Any, as_dict: bool, cached: bool) -> dict[str, Any]:
+    """``{key: outputLoad()}`` for ``task`` and every task upstream of it.
 
     The key is the class name; when the flow holds several tasks of one class (different
     parameters), each of those is keyed by its task id instead, so none overwrites another.
     """
-    tasks = [t for t in taskflow_upstream(roots) if hasattr(t, "outputLoad")]
+    tasks = [t for t in taskflow_upstream(task) if hasattr(t, "outputLoad")]
     counts: dict[str, int] = {}
     for task in tasks:
         counts[task.task_family] = counts.get(task.task_family, 0) + 1
@@ -132,11 +132,12 @@ class Workflow:
         _check_task_class(task, "set_default")
         self.default_task = task
 
-    def get_task(self, task: TaskClass | None = None) -> Task:
+    def get_task(self, task: TaskClass | Task | None = None) -> Task:
         """An instance of ``task`` (default: the default task) with this flow's parameters.
 
         Parameters the class does not declare are ignored, so one params dict serves every
-        task of the flow.
+        task of the flow. A task instance keeps its own parameters and is placed in this flow
+        (its path and attached flows).
         """
         if task is None:
             if self.default_task is None:
@@ -145,20 +146,17 @@ class Workflow:
                     "Workflow(TaskX, params) or call flow.set_default(TaskX)"
                 )
             task = self.default_task
+        if isinstance(task, Task):
+            return task if task._context is not None else task._with_context(self._context())
         _check_task_class(task, "Workflow.get_task")
-        return task(**self.params)._with_context((self.path, self.flows))
+        return task(**self.params)._with_context(self._context())
+
+    def _context(self) -> tuple[str | None, dict[str, Any]]:
+        return (self.path, self.flows)
 
     def _get_tasks(self, tasks: Any) -> list[Task]:
         items = tasks if isinstance(tasks, (list, tuple)) else [tasks]
-        return [self._as_flow_task(t) for t in items]
-
-    def _as_flow_task(self, task: Any) -> Task:
-        """A class becomes this flow's instance; an instance is placed in this flow."""
-        if isinstance(task, Task):
-            return (
-                task if task._context is not None else task._with_context((self.path, self.flows))
-            )
-        return self.get_task(task)
+        return [self.get_task(t) for t in items]
 
     def attach_flow(self, flow: Any = None, flow_name: str = "flow") -> None:
         """Let this flow's tasks read another flow's outputs: ``self.flows[flow_name]``.
@@ -199,7 +197,7 @@ class Workflow:
     ) -> RunResult:
         """Run ``tasks`` (a class or list of classes; default: the default task) with this
         flow's parameters; see :func:`d6tflow.run` for the other arguments. ``forced`` may be
-        given as classes too."""
+        given as classes too. An instance runs with its own parameters, in this flow's folder."""
         return _run(
             self._get_tasks(tasks),
             forced=None if forced is None else self._get_tasks(forced),
