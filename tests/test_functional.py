@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 
 import pandas as pd
 import pytest
@@ -190,6 +191,21 @@ def test_old_names_flow_and_step_still_work():
 
     flow.run(old_style)
     assert flow.outputLoad(old_style) == "ok"
+
+
+module_flow = Workflow()
+
+
+@module_flow.task(d6tflow.tasks.TaskPickle)
+@module_flow.params(n=d6tflow.IntParameter(default=1))
+def module_step(task):
+    task.save(task.n)
+
+
+def test_function_tasks_can_be_pickled_to_run_in_other_processes():
+    task = module_step.task_class(n=3)
+    copy = pickle.loads(pickle.dumps(task))
+    assert copy == task and type(copy) is module_step.task_class
 
 
 # -- running and loading --------------------------------------------------------------------------
@@ -384,6 +400,20 @@ def test_delete_finds_outputs_of_earlier_sessions_and_in_memory_outputs():
     assert len(_outputs(flow2.delete(in_memory2))) == 3
     assert not any(on_disk2.task_class(k=i).complete() for i in range(3))
     assert not any(in_memory2.task_class(k=i).complete() for i in range(3))
+
+
+def test_delete_without_task_ids_in_file_names(monkeypatch):
+    monkeypatch.setattr(d6tflow.settings, "save_with_param", False)
+    flow = Workflow()
+
+    @flow.task(d6tflow.tasks.TaskPickle)
+    def plain_names(task):
+        task.save(1)
+
+    flow.run(plain_names)
+    assert plain_names.task_class().output().path.name == "data.pkl"
+    assert "data.pkl" in [os.path.basename(p) for p in flow.delete(plain_names)]
+    assert not plain_names.task_class().output().exists()
 
 
 def test_deleteAll_asks_once_and_deletes_every_function(answer):

@@ -82,7 +82,9 @@ class Workflow:
                 {
                     "run": raw,
                     "__module__": raw.__module__,
-                    "__qualname__": raw.__qualname__,
+                    # The module's name for the function is the wrapper returned below; this
+                    # path through it lets pickle find the class (process executors need it).
+                    "__qualname__": f"{raw.__qualname__}.task_class",
                     "__doc__": raw.__doc__,
                 },
             )
@@ -414,8 +416,10 @@ def _outputs_of_class(cls: type[TaskData]) -> list[str]:
     longer = [n for n in _classes_by_name if n != name and n.startswith(f"{name}_")]
 
     def mine(filename: str) -> bool:
+        if filename.startswith("."):  # temporary files and locks are d6tflow's own
+            return False
         if not with_id:
-            return not filename.startswith(store.TEMP_PREFIX)
+            return True
         return filename.startswith(f"{name}_") and not any(
             filename.startswith(f"{n}_") for n in longer
         )
