@@ -326,7 +326,7 @@ def test_two_flows_with_different_paths_keep_separate_outputs(tmp_path):
     assert dev.outputPath() != prod.outputPath()
 
 
-def test_a_class_level_path_wins_over_the_flow_path(tmp_path):
+def test_the_flow_path_and_env_apply_to_a_task_with_a_class_level_path(tmp_path):
     class WfPinned(d6tflow.tasks.TaskPickle):
         path = str(tmp_path / "pinned")
 
@@ -335,7 +335,11 @@ def test_a_class_level_path_wins_over_the_flow_path(tmp_path):
 
     flow = d6tflow.Workflow(WfPinned, path=tmp_path / "flow")
     flow.run()
-    assert str(flow.outputPath()).startswith(str(tmp_path / "pinned"))
+    assert str(flow.outputPath()).startswith(str(tmp_path / "flow"))
+    dev, prod = (d6tflow.Workflow(WfPinned, env=env) for env in ("dev", "prod"))
+    assert str(dev.outputPath()).startswith(str(tmp_path / "pinned" / "env=dev"))
+    assert dev.outputPath() != prod.outputPath()
+    assert str(WfPinned().output().path).startswith(str(tmp_path / "pinned" / "WfPinned"))
 
 
 def test_attached_flow_is_readable_from_a_task_run():

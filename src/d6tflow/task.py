@@ -255,7 +255,7 @@ class Task(metaclass=TaskMeta):
         left untouched, so nothing leaks to other uses of it."""
         path, flows = context
         twin = copy.copy(self)
-        if type(self).path is None and path is not None:
+        if path is not None:  # a flow's path applies to all its tasks (the original did so too)
             twin.path = path
         twin.flows = flows
         twin._context = context

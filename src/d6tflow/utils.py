@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["confirm_prompt", "flatten", "map_structure"]
+__all__ = [
+    "confirm_prompt",
+    "flatten",
+    "map_structure",
+    "params_generator_multiple",
+    "params_generator_single",
+]
 
 
 def flatten(struct: Any) -> list[Any]:
