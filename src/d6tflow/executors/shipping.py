@@ -1,0 +1,440 @@
+"""Running a task in another process: what travels there, what comes back.
+
+Both the process pool and Dask send a :class:`Shipment` to a worker process and get a
+:class:`Returned` back; this module is the one place that packs and unpacks them.
+
+- The task goes with cloudpickle, so tasks defined in a script's ``__main__``, a notebook cell or
+  inside a function travel by value.
+- d6tflow's settings (data folder, naming, ``track_code``…), the working directory and
+  ``sys.path`` go along, so the worker computes the same paths and imports the same modules.
+- The code fingerprint of the task's class is computed here and pinned in the worker: the worker
+  may not see the source (a notebook cell, a remote machine), and the manifest it writes must say
+  what the next state check in this process will compute.
+- In-memory outputs (``TaskCache``): the objects of the task's upstream in-memory outputs go
+  along, and the task's own in-memory outputs come back; they are put into this process's
+  ``d6tflow.data``. They are copies: they must be picklable, and a change made to one in a worker
+  is not seen here.
+- An exception that does not survive pickling comes back as a :class:`RemoteTaskError` (a
+  ``RuntimeError``) carrying the original type name, message and traceback text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from d6tflow import cache, settings
+from d6tflow.errors import D6tflowError
+from d6tflow.executors.base import TaskOutcome, execute_task
+
+logger = logging.getLogger("d6tflow")
+
+
+class RemoteTaskError(D6tflowError, RuntimeError):
+    """A task failed in a worker process with an exception that could not be sent back as it is.
+
+    ``type_name``, ``message`` and ``remote_traceback`` describe the original exception.
+    """
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = ""):
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.type_name, self.message, self.remote_traceback))
+
+
+class WorkerDiedError(D6tflowError, RuntimeError):
+    """The process running a task died (killed, out of memory, a crash in native code)."""
+
+
+class NotShippableError(D6tflowError, TypeError):
+    """A task, or an in-memory object it needs, cannot be pickled to go to a worker process."""
+
+
+# -- the parent side -------------------------------------------------------------------------------
+
+
+@dataclass
+class Shipment:
+    """What a worker needs to run one task. Plain data outside, cloudpickled blobs inside: the
+    worker fixes ``sys.path`` and the working directory before it unpickles the task."""
+
+    task: bytes
+    inputs: bytes | None
+    settings: dict[str, Any]
+    cwd: str
+    sys_path: list[str]
+    label: str
+    #: The pool writes "<job>.<pid>" there when the job starts, to tell who died with a worker.
+    marker: str | None = None
+    code: dict[str, str] | None = None
+
+
+@dataclass
+class Returned:
+    """What comes back: the outcome, and the task's in-memory outputs (cloudpickled)."""
+
+    ran: bool = True
+    outputs: bytes | None = None
+    error: bytes | None = None
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str = ""
+    pid: int = field(default_factory=os.getpid)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error_type)
+
+
+# Objects compared by identity inside d6tflow: they must stay the very same objects in a worker.
+def _singletons() -> dict[str, Any]:
+    from d6tflow import params, task
+
+    return {"task._UNSET": task._UNSET, "params.NO_VALUE": params.NO_VALUE}
+
+
+def _pickler_class() -> type:
+    import cloudpickle
+
+    singletons = {id(obj): name for name, obj in _singletons().items()}
+
+    class ShipPickler(cloudpickle.Pickler):
+        def persistent_id(self, obj: Any) -> str | None:
+            return singletons.get(id(obj))
+
+    return ShipPickler
+
+
+class _ShipUnpickler(pickle.Unpickler):
+    def persistent_load(self, pid: str) -> Any:
+        return _singletons()[pid]
+
+
+_ship_pickler: type | None = None
+
+
+def dumps_task(task: Any) -> bytes:
+    global _ship_pickler
+    if _ship_pickler is None:
+        _ship_pickler = _pickler_class()
+    buffer = io.BytesIO()
+    _ship_pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(task)
+    return buffer.getvalue()
+
+
+def loads_task(blob: bytes) -> Any:
+    return _ShipUnpickler(io.BytesIO(blob)).load()
+
+
+def memory_targets(task: Any) -> dict[str, Any]:
+    """The task's in-memory outputs by output name ("data" for a single output)."""
+    from d6tflow.targets import CacheTarget, Target
+    from d6tflow.utils import flatten
+
+    output = task.output()
+    if isinstance(output, dict):
+        found = {str(k): t for k, t in output.items()}
+    elif isinstance(output, Target):
+        found = {"data": output}
+    else:
+        found = {str(i): t for i, t in enumerate(flatten(output))}
+    return {k: t for k, t in found.items() if isinstance(t, CacheTarget)}
+
+
+def settings_snapshot(absolute_dir: bool = False) -> dict[str, Any]:
+    """d6tflow's settings as plain values; ``absolute_dir``: the data folder as an absolute path
+    (for workers whose working directory differs)."""
+    found = {
+        name: value
+        for name, value in vars(settings).items()
+        if not name.startswith("__")
+        and isinstance(value, (str, bool, int, float, Path, type(None)))
+    }
+    if absolute_dir and "://" not in str(settings.dirpath):
+        found["dirpath"] = Path(os.path.abspath(settings.dirpath))
+        found["dir"] = str(found["dirpath"])
+    return found
+
+
+def pack(task: Any, absolute_paths: bool = False) -> Shipment:
+    """A task ready to travel. Raises if the task or its in-memory inputs do not pickle."""
+    import cloudpickle
+
+    from d6tflow.fingerprint import code_of
+
+    if absolute_paths:
+        task = _with_absolute_path(task)
+    inputs = {}
+    for dep in task._graph_deps():
+        for key, target in memory_targets(dep).items():
+            if target.path in cache.data:
+                inputs[(dep.task_id, key)] = cache.data[target.path]
+    try:
+        task_blob = dumps_task(task)
+    except Exception as e:
+        raise NotShippableError(
+            f"{task!r} cannot be sent to a worker process: {e}. Every attribute and parameter of "
+            "a task must be picklable to run with workers > 1 (or run it with workers=1)."
+        ) from e
+    try:
+        inputs_blob = None
+        if inputs:
+            inputs_blob = cloudpickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        raise NotShippableError(
+            f"the in-memory inputs of {task!r} cannot be sent to a worker process: {e}. Objects "
+            "kept in memory (TaskCache) must be picklable to run with workers > 1; or save them "
+            "to a file format."
+        ) from e
+    return Shipment(
+        task=task_blob,
+        inputs=inputs_blob,
+        settings=settings_snapshot(absolute_dir=absolute_paths),
+        cwd=os.getcwd(),
+        sys_path=list(sys.path),
+        label=repr(task),
+        code=code_of(type(task)) if settings.track_code else None,
+    )
+
+
+def _with_absolute_path(task: Any) -> Any:
+    """A twin of the task whose own folder (``path=``, a flow's path) is absolute."""
+    import copy
+
+    path = task.path
+    context = task._context
+    relative = path is not None and not _is_url(path) and not os.path.isabs(path)
+    context_relative = (
+        context is not None
+        and context[0] is not None
+        and not _is_url(context[0])
+        and not os.path.isabs(context[0])
+    )
+    if not relative and not context_relative:
+        return task
+    twin = copy.copy(task)
+    if relative:
+        twin.path = os.path.abspath(path)
+    if context_relative:
+        twin._context = (os.path.abspath(context[0]), context[1])
+    twin.__dict__.pop("_outputs_cache", None)
+    twin._requires_cache = _singletons()["task._UNSET"]
+    twin._set_identity()
+    return twin
+
+
+def _is_url(path: Any) -> bool:
+    return "://" in str(path)
+
+
+def unpack(task: Any, returned: Returned) -> TaskOutcome:
+    """The outcome of a task that ran elsewhere; its in-memory outputs go into ``d6tflow.data``."""
+    import cloudpickle
+
+    if returned.failed:
+        error: BaseException | None = None
+        if returned.error is not None:
+            with contextlib.suppress(Exception):
+                error = cloudpickle.loads(returned.error)
+        if not isinstance(error, BaseException):
+            error = RemoteTaskError(returned.error_type, returned.error_message, returned.traceback)
+        return TaskOutcome(error=error, traceback=returned.traceback)
+    if returned.outputs is not None:
+        try:
+            outputs = cloudpickle.loads(returned.outputs)
+        except Exception as e:
+            message = f"the in-memory outputs of {task!r} could not be unpickled here: {e!r}"
+            return TaskOutcome(error=RemoteTaskError(type(e).__name__, message), traceback=message)
+        targets = memory_targets(task)
+        for key, obj in outputs.items():
+            cache.data[targets[key].path] = obj
+    return TaskOutcome(ran=returned.ran)
+
+
+# -- the worker side -------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+# Keys of d6tflow.data in use by tasks running in this process (Dask runs several in threads).
+_in_use: dict[str, int] = {}
+_prepared = False
+_in_job = 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM while a task runs: unwind (so staged files are removed), then exit."""
+
+
+def init_worker() -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle; SIGTERM cleans up, then exits."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _in_job:
+        raise _Terminated()
+    os._exit(128 + signum)
+
+
+def _prepare_process(shipment: Shipment, chdir: bool) -> None:
+    global _prepared
+    for entry in shipment.sys_path:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    if chdir and os.getcwd() != shipment.cwd and os.path.isdir(shipment.cwd):
+        os.chdir(shipment.cwd)
+    for name, value in shipment.settings.items():
+        setattr(settings, name, value)
+    logging.getLogger("d6tflow").setLevel(settings.log_level)
+    if not _prepared:
+        from d6tflow import fingerprint
+
+        # Pinned fingerprints survive the cache being cleared by a state check inside run().
+        fingerprint._class_cache = _PinnedCache(fingerprint._class_cache)
+        _prepared = True
+
+
+class _PinnedCache(dict):
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.pinned: dict[type, dict[str, str]] = {}
+
+    def clear(self) -> None:
+        super().clear()
+        self.update(self.pinned)
+
+
+def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
+    """Run one shipped task in this (worker) process."""
+    global _in_job
+    if shipment.marker is not None:
+        with contextlib.suppress(OSError):
+            open(f"{shipment.marker}.{os.getpid()}", "w").close()
+    with _lock:
+        _prepare_process(shipment, chdir)
+    _in_job += 1
+    try:
+        try:
+            task = loads_task(shipment.task)
+            inputs = pickle.loads(shipment.inputs) if shipment.inputs is not None else {}
+        except Exception as e:
+            return _failure(e, f"{shipment.label} could not be unpickled in the worker process")
+        with _using(_keys_of(task, inputs)) as placed:
+            if shipment.code is not None:
+                from d6tflow import fingerprint
+
+                cache_ = fingerprint._class_cache
+                if isinstance(cache_, _PinnedCache):
+                    cache_.pinned[type(task)] = shipment.code
+                cache_[type(task)] = shipment.code
+            for path, obj in placed.items():
+                cache.data[path] = obj
+            outcome = execute_task(task)
+            if outcome.error is not None:
+                return _failure(outcome.error, traceback_text=outcome.traceback)
+            outputs = {
+                key: cache.data[target.path]
+                for key, target in memory_targets(task).items()
+                if target.path in cache.data
+            }
+            return _success(task, outcome, outputs)
+    except _Terminated:
+        os._exit(128 + signal.SIGTERM)
+    finally:
+        _in_job -= 1
+
+
+def _keys_of(task: Any, inputs: dict) -> dict[str, Any]:
+    """Where the shipped inputs go in this process's d6tflow.data, and the task's own keys."""
+    placed: dict[str, Any] = {}
+    if inputs:
+        for dep in task._graph_deps():
+            for key, target in memory_targets(dep).items():
+                if (dep.task_id, key) in inputs:
+                    placed[target.path] = inputs[(dep.task_id, key)]
+    own = {target.path: None for target in memory_targets(task).values()}
+    return {**own, **placed}
+
+
+@contextlib.contextmanager
+def _using(keys: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Mark keys of d6tflow.data as in use while the task runs; afterwards, drop every entry no
+    running task uses, so a worker neither grows nor serves a stale cached load next time."""
+    with _lock:
+        for key in keys:
+            _in_use[key] = _in_use.get(key, 0) + 1
+    try:
+        yield {k: v for k, v in keys.items() if v is not None}
+    finally:
+        with _lock:
+            for key in keys:
+                _in_use[key] -= 1
+                if not _in_use[key]:
+                    del _in_use[key]
+            for key in [k for k in cache.data if k not in _in_use]:
+                cache.data.pop(key, None)
+
+
+def _success(task: Any, outcome: TaskOutcome, outputs: dict[str, Any]) -> Returned:
+    import cloudpickle
+
+    if not outputs:
+        return Returned(ran=outcome.ran)
+    try:
+        blob = cloudpickle.dumps(outputs, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        return _failure(
+            e,
+            f"the in-memory output of {task!r} cannot be sent back from the worker process: "
+            f"{e}. Objects kept in memory (TaskCache) must be picklable to run with workers > 1; "
+            "or save them to a file format",
+        )
+    return Returned(ran=outcome.ran, outputs=blob)
+
+
+def _failure(error: BaseException, context: str = "", traceback_text: str = "") -> Returned:
+    import cloudpickle
+
+    text = traceback_text or "".join(
+        traceback.format_exception(type(error), error, error.__traceback__)
+    )
+    if context:
+        error = RemoteTaskError(type(error).__name__, f"{context}: {error}", text)
+    blob: bytes | None = None
+    try:
+        blob = cloudpickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL)
+        cloudpickle.loads(blob)  # an exception whose __init__ needs other arguments fails here
+    except Exception:
+        blob = None
+    return Returned(
+        error=blob,
+        error_type=_type_name(error),
+        error_message=str(error),
+        traceback=text,
+    )
+
+
+def _type_name(error: BaseException) -> str:
+    cls = type(error)
+    module = cls.__module__
+    if module in ("builtins", "__main__"):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
