@@ -21,6 +21,7 @@ with :func:`register` and use it from a task with ``format = "<name>"``::
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from typing import Any, ClassVar, TypeVar
 
@@ -182,3 +183,33 @@ class ParquetFormat(Format):
 
         kwargs.setdefault("engine", "pyarrow")
         return pd.read_parquet(path, **kwargs)
+
+
+@register
+class DaskParquetFormat(Format):
+    """A dask DataFrame as partitioned Parquet: a folder with one file per partition, loaded back
+    lazily as a dask DataFrame (``dask.dataframe.read_parquet``). Needs ``pip install
+    d6tflow[dask]``. A pandas DataFrame is accepted too (saved as one partition).
+
+    The extension is the original d6tflow's ``.pq``, so its outputs are found. The folder is
+    written under a temporary name and swapped into place, like every other output.
+    """
+
+    name = "parquet-dask"
+    ext = "pq"
+    compression: ClassVar[str | None] = "snappy"
+
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
+        import dask.dataframe as dd
+
+        if not isinstance(obj, dd.DataFrame):
+            obj = dd.from_pandas(obj, npartitions=kwargs.pop("npartitions", 1))
+        kwargs.setdefault("compression", self.compression)
+        obj.to_parquet(path, **kwargs)
+
+    def load(self, path: str, **kwargs: Any) -> Any:
+        import dask.dataframe as dd
+
+        if not os.path.exists(path):  # read_parquet would say less
+            raise FileNotFoundError(path)
+        return dd.read_parquet(path, **kwargs)

@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,10 +88,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
             if previous is not None:
                 _remove_quietly(previous)
         else:
-            os.replace(tmp, path)
+            _move_into_place(tmp, path)
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _move_into_place(tmp: str, path: str) -> None:
+    """Rename ``tmp`` to ``path``. A file replaces a file atomically. An output that is a folder
+    (partitioned Parquet) cannot replace a non-empty folder in one rename: the old one is renamed
+    away first, then the new one into place, then the old one deleted. Readers see the old folder,
+    no folder, or the new one, never a partial one."""
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        if not (os.path.isdir(tmp) or os.path.isdir(path)):
+            raise
+        folder, name = os.path.split(path)
+        trash = os.path.join(
+            folder, f"{TEMP_PREFIX}{os.getpid()}{_random_token}-{next(_tmp_counter)}-old-{name}"
+        )
+        os.replace(path, trash)
+        os.replace(tmp, path)
+        _remove_quietly(trash)
 
 
 def staged_path(path: str) -> str | None:
@@ -117,23 +137,34 @@ def publish(path: str) -> None:
     """Move a staged output into place (atomically)."""
     tmp = _staged.get(path)
     if tmp is not None:
-        os.replace(tmp, path)
+        _move_into_place(tmp, path)
         _staged[path] = None
 
 
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
+def _remove_quietly(path: str | os.PathLike) -> None:
+    try:
         os.unlink(path)
+    except OSError:
+        if _is_folder(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def remove(path: str | os.PathLike) -> bool:
-    """Delete a file; True if it existed."""
+    """Delete a file (or an output that is a folder); True if it existed."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         return False
+    except OSError:  # EISDIR on Linux, EPERM on macOS
+        if not _is_folder(path):
+            raise
+        shutil.rmtree(path)
     logger.debug("deleted %s", path)
     return True
+
+
+def _is_folder(path: str | os.PathLike) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
 
 
 def files_under(folder: Path) -> list[Path]:

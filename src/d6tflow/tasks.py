@@ -18,6 +18,7 @@ __all__ = [
     "TaskExcelPandas",
     "TaskJson",
     "TaskPickle",
+    "TaskPqDask",
     "TaskPqPandas",
 ]
 
@@ -66,6 +67,13 @@ class TaskPqPandas(TaskData):
     """A DataFrame as ``.parquet`` (the index is kept)."""
 
     format = "parquet"
+
+
+class TaskPqDask(TaskData):
+    """A dask DataFrame as partitioned Parquet, a ``.pq`` folder; ``outputLoad()`` returns a dask
+    DataFrame (needs ``pip install d6tflow[dask]``)."""
+
+    format = "parquet-dask"
 
 
 class TaskAggregator(Task):

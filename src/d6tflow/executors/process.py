@@ -316,27 +316,37 @@ def _remove(path: str) -> None:
 
 
 @contextlib.contextmanager
-def _workers_skip_main() -> Iterator[None]:
-    """While the pool starts workers: keep them from re-running the user's script.
+def skip_main() -> Iterator[None]:
+    """While inside: new worker processes don't re-run the user's script.
 
     multiprocessing makes every new worker import the parent's ``__main__`` (as ``__mp_main__``),
     which re-runs a script that has no ``if __name__ == "__main__":`` guard: the flow itself would
     start again in each worker. Tasks travel by value with cloudpickle, so workers don't need it;
-    a main module that names itself ``__main__`` is the documented way to be skipped. SIGINT is
-    blocked meanwhile, so a new worker does not start with Ctrl-C pending (it ignores it once up).
+    a main module that names itself ``__main__`` is the documented way to be skipped.
     """
     main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
     spec = getattr(main, "__spec__", None)
+    main.__spec__ = types.SimpleNamespace(name="__main__")  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+
+
+@contextlib.contextmanager
+def _workers_skip_main() -> Iterator[None]:
+    """:func:`skip_main`, with SIGINT blocked: a new worker does not start with Ctrl-C pending
+    (it ignores SIGINT once up; Ctrl-C is the parent's to handle)."""
     blocked = hasattr(signal, "pthread_sigmask")
     if blocked:
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        if main is not None:
-            main.__spec__ = types.SimpleNamespace(name="__main__")  # type: ignore[assignment]
-        yield
+        with skip_main():
+            yield
     finally:
-        if main is not None:
-            main.__spec__ = spec
         if blocked:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 

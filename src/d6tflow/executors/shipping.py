@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import linecache
 import logging
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
 import traceback
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,9 +254,10 @@ def unpack(task: Any, returned: Returned) -> TaskOutcome:
         if returned.error is not None:
             with contextlib.suppress(Exception):
                 error = cloudpickle.loads(returned.error)
+        text = _restore_filenames(returned.traceback, task)
         if not isinstance(error, BaseException):
-            error = RemoteTaskError(returned.error_type, returned.error_message, returned.traceback)
-        return TaskOutcome(error=error, traceback=returned.traceback)
+            error = RemoteTaskError(returned.error_type, returned.error_message, text)
+        return TaskOutcome(error=error, traceback=text)
     if returned.outputs is not None:
         try:
             outputs = cloudpickle.loads(returned.outputs)
@@ -264,6 +268,67 @@ def unpack(task: Any, returned: Returned) -> TaskOutcome:
         for key, obj in outputs.items():
             cache.data[targets[key].path] = obj
     return TaskOutcome(ran=returned.ran)
+
+
+_DYNAMIC_FRAME = re.compile(r'^(\s*)File "<dynamic-code>", line (\d+), in (\S+)$')
+
+
+def _restore_filenames(text: str, task: Any) -> str:
+    """Code sent by value (a script's ``__main__``, a notebook cell, a function's local class)
+    loses its file name on the way ("<dynamic-code>"). Put back the file and the source line, as
+    in the traceback of the same failure inline."""
+    if "<dynamic-code>" not in text:
+        return text
+    codes = _codes_near(task)
+    out = []
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        match = _DYNAMIC_FRAME.match(line.rstrip("\n"))
+        if match is None:
+            out.append(line)
+            continue
+        indent, number, name = match.group(1), int(match.group(2)), match.group(3)
+        filename = codes.get((name, number))
+        if filename is None:
+            out.append(line)
+            continue
+        out.append(f'{indent}File "{filename}", line {number}, in {name}\n')
+        source = linecache.getline(filename, number).strip()
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if source and following != source:
+            out.append(f"{indent}  {source}\n")
+    return "".join(out)
+
+
+def _codes_near(task: Any) -> dict[tuple[str, int], str]:
+    """(function name, line) -> file, for the code of the task's classes and of ``__main__``."""
+    found: dict[tuple[str, int], str] = {}
+    namespaces = [vars(klass) for klass in type(task).__mro__]
+    main = sys.modules.get("__main__")
+    if main is not None:
+        namespaces.append(vars(main))
+        namespaces.extend(vars(v) for v in vars(main).values() if isinstance(v, type))
+    stack = []
+    for namespace in namespaces:
+        for value in list(namespace.values()):
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, property):
+                value = value.fget
+            code = getattr(value, "__code__", None)
+            if isinstance(code, types.CodeType):
+                stack.append(code)
+    seen: set[int] = set()
+    while stack:
+        code = stack.pop()
+        if id(code) in seen:
+            continue
+        seen.add(id(code))
+        for _, _, line in code.co_lines():
+            if line is not None:
+                found.setdefault((code.co_name, line), code.co_filename)
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return found
 
 
 # -- the worker side -------------------------------------------------------------------------------

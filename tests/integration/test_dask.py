@@ -1,0 +1,257 @@
+"""executor="dask": flows run on a real Dask cluster (scheduler and two workers on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import d6tflow
+from d6tflow.errors import FlowFailedError
+from d6tflow.executors.dask import DaskExecutor, DataFolderNotSharedError
+from d6tflow.executors.shipping import WorkerDiedError
+from d6tflow.formats import Format, register
+from d6tflow.scheduler import TaskState
+
+pytest.importorskip("distributed")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+class TaskWhere(d6tflow.tasks.TaskPickle):
+    """Saves which process ran it, and when."""
+
+    n = d6tflow.IntParameter()
+    seconds = d6tflow.FloatParameter(default=0.0)
+
+    def run(self):
+        start = time.time()
+        time.sleep(self.seconds)
+        self.save({"pid": os.getpid(), "host": socket.gethostname(), "start": start})
+
+
+class TaskNumbers(d6tflow.tasks.TaskCache):
+    def run(self):
+        self.save([1, 2, 3])
+
+
+@d6tflow.requires({"numbers": TaskNumbers, "where": TaskWhere})
+class TaskReport(d6tflow.tasks.TaskPickle):
+    n = d6tflow.IntParameter()
+    seconds = d6tflow.FloatParameter(default=0.0)
+
+    def run(self):
+        data = self.inputLoad()
+        self.save({"total": sum(data["numbers"]) * self.n, "upstream_pid": data["where"]["pid"]})
+
+
+class TaskBroken(d6tflow.tasks.TaskPickle):
+    def run(self):
+        raise KeyError("column 'price' is missing")
+
+
+@d6tflow.requires(TaskBroken)
+class TaskAfterBroken(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save("never")
+
+
+@register
+class HalfThenWaitFormat(Format):
+    """Writes half the bytes, leaves a marker with the worker's pid, then waits to be killed
+    (only the first time: the flag file exists afterwards)."""
+
+    name = ext = "halfwait"
+
+    def save(self, obj, path, flag=None, **kwargs):
+        with open(path, "wb") as f:
+            f.write(obj[: len(obj) // 2])
+            f.flush()
+            if not os.path.exists(flag):
+                with open(flag, "w") as marker:
+                    marker.write(str(os.getpid()))
+                time.sleep(120)
+            f.write(obj[len(obj) // 2 :])
+
+    def load(self, path, **kwargs):
+        with open(path, "rb") as f:
+            return f.read()
+
+
+class TaskHalfWritten(d6tflow.tasks.TaskData):
+    format = "halfwait"
+    flag = d6tflow.Parameter()
+
+    def run(self):
+        self.save(b"y" * 200_000, flag=self.flag)
+
+
+class TaskKillsWorker(d6tflow.tasks.TaskPickle):
+    def run(self):
+        os._exit(137)  # as if the out-of-memory killer struck, on every worker it runs on
+
+
+def run(tasks, **kwargs):
+    kwargs.setdefault("execution_summary", False)
+    return d6tflow.run(tasks, **kwargs)
+
+
+def test_flow_runs_on_the_cluster_with_in_memory_outputs_and_parallel_branches(dask_cluster):
+    tasks = [TaskReport(n=n, seconds=1.0) for n in range(1, 5)]
+    result = run(tasks, executor="dask", address=dask_cluster.address)
+    assert result
+    assert {t.outputLoad()["total"] for t in tasks} == {6, 12, 18, 24}
+    assert TaskNumbers().outputLoad() == [1, 2, 3]  # an in-memory output, copied back here
+    wheres = [TaskWhere(n=n, seconds=1.0).outputLoad() for n in range(1, 5)]
+    assert os.getpid() not in {w["pid"] for w in wheres}
+    assert len({w["pid"] for w in wheres}) == 2  # both workers took tasks
+    again = run(tasks, executor="dask", address=dask_cluster.address)
+    assert set(again.status.values()) == {TaskState.COMPLETE}  # same manifests as inline
+
+
+def test_summary_is_the_same_as_inline(dask_cluster, capsys, tmp_path):
+    tasks = [TaskReport(n=n) for n in (1, 2)]
+    run(tasks, execution_summary=True, executor="dask", address=dask_cluster.address)
+    on_dask = capsys.readouterr().out
+    d6tflow.set_dir(tmp_path / "inline")
+    d6tflow.data.clear()
+    run(tasks, execution_summary=True)
+    assert capsys.readouterr().out == on_dask
+
+
+def test_failure_comes_back_with_its_traceback_and_other_branches_go_on(dask_client):
+    result = run([TaskAfterBroken(), TaskWhere(n=7)], executor=dask_client, abort=False)
+    assert result.status[TaskWhere(n=7)] == TaskState.DONE
+    assert result.status[TaskAfterBroken()] == TaskState.SKIPPED
+    (failure,) = result.failures
+    assert isinstance(failure.exception, KeyError)
+    assert "column 'price' is missing" in str(failure.exception)
+    assert "raise KeyError(\"column 'price' is missing\")" in failure.traceback
+    with pytest.raises(FlowFailedError, match="price"):
+        run(TaskBroken(), executor="dask", client=dask_client)
+    assert dask_client.status == "running"  # a client passed in is left open
+
+
+def test_worker_killed_mid_write_is_rerun_and_no_half_written_output_counts(dask_client, tmp_path):
+    flag = tmp_path / "first-attempt"
+    task = TaskHalfWritten(flag=str(flag))
+    outcome = {}
+    runner = threading.Thread(
+        target=lambda: outcome.setdefault("result", run(task, executor=dask_client, abort=False))
+    )
+    runner.start()
+    deadline = time.monotonic() + 60
+    while not (flag.exists() and flag.read_text()):
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.05)
+    assert not task.complete()  # half written, staged under a temporary name: not an output
+    os.kill(int(flag.read_text()), signal.SIGKILL)
+    runner.join(timeout=180)
+    assert not runner.is_alive()
+    result = outcome["result"]
+    assert result, result.failures  # Dask ran it again on a live worker
+    assert task.outputLoad() == b"y" * 200_000
+    assert d6tflow.run(task, execution_summary=False).status[task] == TaskState.COMPLETE
+    dask_client.wait_for_workers(2, timeout=90)
+
+
+def test_task_that_keeps_killing_its_worker_fails_clearly(dask_client):
+    result = run([TaskKillsWorker(), TaskWhere(n=8)], executor=dask_client, abort=False)
+    assert result.status[TaskWhere(n=8)] == TaskState.DONE
+    (failure,) = result.failures
+    assert isinstance(failure.exception, WorkerDiedError)
+    assert "worker process died while running TaskKillsWorker()" in str(failure.exception)
+    assert not TaskKillsWorker().output().exists()
+    dask_client.wait_for_workers(2, timeout=90)  # the nannies restart them for the next tests
+
+
+def test_local_cluster_is_started_for_the_run_and_closed_after(monkeypatch):
+    started = []
+    original = DaskExecutor._start_local
+
+    def spy(self, *args):
+        cluster, client = original(self, *args)
+        started.append(cluster)
+        return cluster, client
+
+    monkeypatch.setattr(DaskExecutor, "_start_local", spy)
+    tasks = [TaskReport(n=n) for n in (1, 2, 3)]
+    assert run(tasks, executor="dask", workers=2)
+    assert sorted(t.outputLoad()["total"] for t in tasks) == [6, 12, 18]
+    (cluster,) = started
+    assert cluster.status.name == "closed"
+
+
+def test_workers_on_another_machine_with_a_local_data_folder_are_refused(dask_client, monkeypatch):
+    monkeypatch.setattr("d6tflow.executors.dask._is_local", lambda host: False)
+    with pytest.raises(DataFolderNotSharedError, match="shared_folder=True"):
+        run(TaskWhere(n=9), executor=dask_client)
+    assert not TaskWhere(n=9).output().exists()  # refused before anything ran
+    assert run(TaskWhere(n=9), executor=dask_client, shared_folder=True)  # e.g. an NFS mount
+
+
+def test_workflow_and_workflow_multi_run_on_the_cluster(dask_cluster):
+    flow = d6tflow.Workflow(TaskReport, {"n": 5})
+    assert flow.run(executor="dask", address=dask_cluster.address, execution_summary=False)
+    assert flow.outputLoad()["total"] == 30
+    flows = d6tflow.WorkflowMulti(TaskReport, {"a": {"n": 6}, "b": {"n": 7}})
+    results = flows.run(executor="dask", address=dask_cluster.address, execution_summary=False)
+    assert all(results.values())
+    assert {k: v["total"] for k, v in flows.outputLoad().items()} == {"a": 36, "b": 42}
+
+
+def test_dask_dataframe_task_runs_on_the_cluster(dask_cluster):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    class TaskFrame(d6tflow.tasks.TaskPqDask):
+        def run(self):
+            frame = pd.DataFrame({"x": range(100), "y": [i % 3 for i in range(100)]})
+            self.save(dd.from_pandas(frame, npartitions=4))
+
+    @d6tflow.requires(TaskFrame)
+    class TaskTotals(d6tflow.tasks.TaskPqPandas):
+        def run(self):
+            self.save(self.inputLoad().groupby("y").x.sum().compute().to_frame())
+
+    assert run(TaskTotals(), executor="dask", address=dask_cluster.address)
+    assert TaskFrame().outputLoad().npartitions == 4
+    assert TaskTotals().outputLoad().x.sum() == sum(range(100))
+
+
+def test_tasks_of_a_script_run_on_the_cluster(dask_cluster, tmp_path):
+    script = tmp_path / "flow.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys
+            import d6tflow
+
+            class TaskInMain(d6tflow.tasks.TaskPickle):
+                n = d6tflow.IntParameter()
+
+                def run(self):
+                    self.save(self.n * 100)
+
+            d6tflow.set_dir("data")  # relative: workers start elsewhere
+            tasks = [TaskInMain(n=n) for n in range(3)]
+            d6tflow.run(tasks, executor="dask", address=sys.argv[1], execution_summary=False)
+            print("results", [t.outputLoad() for t in tasks])
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), dask_cluster.address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "results [0, 100, 200]" in done.stdout
