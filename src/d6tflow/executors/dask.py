@@ -24,6 +24,7 @@ import itertools
 import logging
 import os
 import socket
+import sys
 import threading
 import traceback
 import uuid
@@ -34,7 +35,15 @@ from urllib.parse import urlparse
 from d6tflow import settings
 from d6tflow.errors import D6tflowError
 from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome, execute_task
-from d6tflow.executors.shipping import Returned, WorkerDiedError, pack, run_shipment, unpack
+from d6tflow.executors.shipping import (
+    Returned,
+    WorkerDiedError,
+    memory_targets,
+    pack,
+    run_shipment,
+    settings_snapshot,
+    unpack,
+)
 
 logger = logging.getLogger("d6tflow")
 
@@ -97,8 +106,9 @@ class DaskExecutor(Executor):
 
     Options: ``retries`` (Dask reruns a failed task that many times), ``shared_folder=True`` (the
     data folder is on a shared file system d6tflow does not recognize), ``max_in_flight`` (tasks
-    handed to the cluster at once; default four per worker thread), ``timeout`` (seconds to wait
-    for the scheduler and a first worker), ``cluster_options`` (passed to ``LocalCluster``).
+    handed to the cluster at once; default four per worker thread, at least 32), ``timeout``
+    (seconds to wait for the scheduler and a first worker), ``cluster_options`` (passed to
+    ``LocalCluster``).
     """
 
     def __init__(
@@ -147,7 +157,9 @@ class DaskExecutor(Executor):
             raise
         workers_info = info.get("workers", {})
         threads = sum(w.get("nthreads", 1) for w in workers_info.values()) or 1
-        self._capacity = max_in_flight or 4 * threads
+        # Enough tasks handed out to keep every worker busy across the round trips; far more
+        # would only make the scheduler's wait over the futures in flight slower.
+        self._capacity = max_in_flight or max(32, 4 * threads)
         self._remote_hosts = sorted(
             {h for h in (urlparse(a).hostname for a in workers_info) if h and not _is_local(h)}
         )
@@ -161,6 +173,9 @@ class DaskExecutor(Executor):
         self._inflight: dict[int, tuple[Any, Future, Any]] = {}
         self._numbers = itertools.count()
         self._token = uuid.uuid4().hex[:8]
+        self._snapshot: dict[str, Any] | None = None
+        self._classes: dict[type, Any] = {}
+        self._cwd, self._sys_path = os.getcwd(), list(sys.path)
 
     @property
     def capacity(self) -> int:
@@ -219,7 +234,16 @@ class DaskExecutor(Executor):
         if self._remote_hosts and hasattr(task, "_base_dir"):
             self._check_reachable(task._base_dir())  # a task or flow with its own path=
         try:
-            shipment = pack(task, absolute_paths=True)
+            if self._snapshot is None:
+                self._snapshot = settings_snapshot(absolute_dir=True)  # settings hold still
+            shipment = pack(
+                task,
+                absolute_paths=True,
+                snapshot=self._snapshot,
+                class_cache=self._classes,
+                cwd=self._cwd,
+                sys_path=self._sys_path,
+            )
         except Exception as e:
             return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
         number = next(self._numbers)
@@ -251,6 +275,11 @@ class DaskExecutor(Executor):
 
     def _outcome(self, task: Any, remote: Any) -> TaskOutcome | None:
         if remote.status == "finished":
+            if not memory_targets(task):
+                # Nothing to bring back: skip fetching the result, a round trip per task through
+                # the client's single callback thread (whether another run had completed the
+                # task meanwhile is only known on the worker then).
+                return TaskOutcome()
             return unpack(task, remote.result())
         if remote.status == "cancelled":
             return None

@@ -45,6 +45,7 @@ from d6tflow.executors.shipping import (
     init_worker,
     pack,
     run_shipment,
+    settings_snapshot,
     unpack,
 )
 
@@ -108,6 +109,9 @@ class ProcessExecutor(Executor):
         self._inflight: dict[int, _Job] = {}
         self._numbers = itertools.count()
         self._closing = False
+        self._snapshot: dict[str, Any] | None = None
+        self._classes: dict[type, Any] = {}
+        self._cwd, self._sys_path = os.getcwd(), list(sys.path)
         self._markers = tempfile.mkdtemp(prefix="d6tflow-jobs-")
 
     # -- submitting ------------------------------------------------------------------------------
@@ -116,7 +120,15 @@ class ProcessExecutor(Executor):
         if getattr(task, "_run_is_graph_only", False):
             return FinishedFuture(execute_task(task))  # nothing to run: no need for a worker
         try:
-            shipment = pack(task)
+            if self._snapshot is None:
+                self._snapshot = settings_snapshot()  # once per run: settings hold still
+            shipment = pack(
+                task,
+                snapshot=self._snapshot,
+                class_cache=self._classes,
+                cwd=self._cwd,
+                sys_path=self._sys_path,
+            )
         except Exception as e:
             import traceback
 
@@ -359,5 +371,7 @@ def _preload_forkserver(context: Any) -> None:
     preload is ``__main__``, the user's script: that would run it again (see above)."""
     global _preloaded
     if not _preloaded:
-        context.set_forkserver_preload(["d6tflow.executors.shipping"])
+        context.set_forkserver_preload(
+            ["d6tflow.executors.shipping", "cloudpickle", "concurrent.futures.process"]
+        )
         _preloaded = True

@@ -32,6 +32,8 @@ import sys
 import threading
 import traceback
 import types
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +79,7 @@ class Shipment:
     worker fixes ``sys.path`` and the working directory before it unpickles the task."""
 
     task: bytes
+    classes: dict[str, bytes]
     inputs: bytes | None
     settings: dict[str, Any]
     cwd: str
@@ -114,34 +117,75 @@ def _singletons() -> dict[str, Any]:
 def _pickler_class() -> type:
     import cloudpickle
 
+    from d6tflow.task import TaskMeta
+
     singletons = {id(obj): name for name, obj in _singletons().items()}
 
     class ShipPickler(cloudpickle.Pickler):
-        def persistent_id(self, obj: Any) -> str | None:
-            return singletons.get(id(obj))
+        """Task classes go as separate blobs, pickled once per class: a class from ``__main__``
+        or a notebook travels by value, and pickling it again for each of a thousand tasks would
+        cost more than the rest of shipping them."""
+
+        def __init__(self, file: Any, classes: dict[str, bytes], cache: dict) -> None:
+            super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+            self.classes = classes
+            self.cache = cache
+
+        def persistent_id(self, obj: Any) -> Any:
+            name = singletons.get(id(obj))
+            if name is not None:
+                return name
+            if type(obj) is TaskMeta and not obj.__module__.startswith("d6tflow"):
+                found = self.cache.get(obj)
+                if found is None:
+                    blob = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+                    found = self.cache[obj] = (uuid.uuid4().hex, blob)
+                self.classes[found[0]] = found[1]
+                return ("class", found[0])
+            return None
 
     return ShipPickler
 
 
+# Task classes unpickled in this (worker) process, by token; the newest few hundred are kept.
+_worker_classes: OrderedDict[str, type] = OrderedDict()
+_WORKER_CLASSES_KEPT = 500
+
+
 class _ShipUnpickler(pickle.Unpickler):
-    def persistent_load(self, pid: str) -> Any:
+    def __init__(self, file: Any, classes: dict[str, bytes]):
+        super().__init__(file)
+        self.classes = classes
+
+    def persistent_load(self, pid: Any) -> Any:
+        if isinstance(pid, tuple):
+            token = pid[1]
+            cls = _worker_classes.get(token)
+            if cls is None:
+                cls = _worker_classes[token] = pickle.loads(self.classes[token])
+                while len(_worker_classes) > _WORKER_CLASSES_KEPT:
+                    _worker_classes.popitem(last=False)
+            return cls
         return _singletons()[pid]
 
 
 _ship_pickler: type | None = None
 
 
-def dumps_task(task: Any) -> bytes:
+def dumps_task(task: Any, class_cache: dict | None = None) -> tuple[bytes, dict[str, bytes]]:
+    """The task's blob, and the blobs of the task classes it refers to. ``class_cache`` keeps
+    class blobs between calls (one run: classes don't change meanwhile)."""
     global _ship_pickler
     if _ship_pickler is None:
         _ship_pickler = _pickler_class()
     buffer = io.BytesIO()
-    _ship_pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(task)
-    return buffer.getvalue()
+    classes: dict[str, bytes] = {}
+    _ship_pickler(buffer, classes, {} if class_cache is None else class_cache).dump(task)
+    return buffer.getvalue(), classes
 
 
-def loads_task(blob: bytes) -> Any:
-    return _ShipUnpickler(io.BytesIO(blob)).load()
+def loads_task(blob: bytes, classes: dict[str, bytes]) -> Any:
+    return _ShipUnpickler(io.BytesIO(blob), classes).load()
 
 
 def memory_targets(task: Any) -> dict[str, Any]:
@@ -174,8 +218,19 @@ def settings_snapshot(absolute_dir: bool = False) -> dict[str, Any]:
     return found
 
 
-def pack(task: Any, absolute_paths: bool = False) -> Shipment:
-    """A task ready to travel. Raises if the task or its in-memory inputs do not pickle."""
+def pack(
+    task: Any,
+    absolute_paths: bool = False,
+    snapshot: dict | None = None,
+    class_cache: dict | None = None,
+    cwd: str | None = None,
+    sys_path: list[str] | None = None,
+) -> Shipment:
+    """A task ready to travel. Raises if the task or its in-memory inputs do not pickle.
+
+    ``snapshot`` (the :func:`settings_snapshot` to send), ``class_cache`` (a dict for the pickled
+    task classes), ``cwd`` and ``sys_path``: taken once per run by the executor (they hold still
+    during a run)."""
     import cloudpickle
 
     from d6tflow.fingerprint import code_of
@@ -188,7 +243,7 @@ def pack(task: Any, absolute_paths: bool = False) -> Shipment:
             if target.path in cache.data:
                 inputs[(dep.task_id, key)] = cache.data[target.path]
     try:
-        task_blob = dumps_task(task)
+        task_blob, classes = dumps_task(task, class_cache)
     except Exception as e:
         raise NotShippableError(
             f"{task!r} cannot be sent to a worker process: {e}. Every attribute and parameter of "
@@ -206,10 +261,11 @@ def pack(task: Any, absolute_paths: bool = False) -> Shipment:
         ) from e
     return Shipment(
         task=task_blob,
+        classes=classes,
         inputs=inputs_blob,
-        settings=settings_snapshot(absolute_dir=absolute_paths),
-        cwd=os.getcwd(),
-        sys_path=list(sys.path),
+        settings=snapshot if snapshot is not None else settings_snapshot(absolute_paths),
+        cwd=cwd if cwd is not None else os.getcwd(),
+        sys_path=sys_path if sys_path is not None else list(sys.path),
         label=repr(task),
         code=code_of(type(task)) if settings.track_code else None,
     )
@@ -337,6 +393,7 @@ _lock = threading.Lock()
 # Keys of d6tflow.data in use by tasks running in this process (Dask runs several in threads).
 _in_use: dict[str, int] = {}
 _prepared = False
+_last_settings: dict[str, Any] | None = None
 _in_job = 0
 
 
@@ -366,9 +423,12 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
             sys.path.append(entry)
     if chdir and os.getcwd() != shipment.cwd and os.path.isdir(shipment.cwd):
         os.chdir(shipment.cwd)
-    for name, value in shipment.settings.items():
-        setattr(settings, name, value)
-    logging.getLogger("d6tflow").setLevel(settings.log_level)
+    global _last_settings
+    if shipment.settings != _last_settings:
+        for name, value in shipment.settings.items():
+            setattr(settings, name, value)
+        logging.getLogger("d6tflow").setLevel(settings.log_level)
+        _last_settings = shipment.settings
     if not _prepared:
         from d6tflow import fingerprint
 
@@ -398,7 +458,7 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
     _in_job += 1
     try:
         try:
-            task = loads_task(shipment.task)
+            task = loads_task(shipment.task, shipment.classes)
             inputs = pickle.loads(shipment.inputs) if shipment.inputs is not None else {}
         except Exception as e:
             return _failure(e, f"{shipment.label} could not be unpickled in the worker process")
