@@ -113,6 +113,14 @@ class ProcessExecutor(Executor):
         self._classes: dict[type, Any] = {}
         self._cwd, self._sys_path = os.getcwd(), list(sys.path)
         self._markers = tempfile.mkdtemp(prefix="d6tflow-jobs-")
+        if start_method == "forkserver":
+            # Start the fork server now: it imports d6tflow (~0.2 s) while this process still
+            # checks the tasks' states; workers fork from it, ready, at the first submit.
+            _preload_forkserver(self._context)
+            from multiprocessing import forkserver
+
+            with _workers_skip_main():
+                forkserver.ensure_running()
 
     # -- submitting ------------------------------------------------------------------------------
 
