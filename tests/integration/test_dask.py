@@ -138,6 +138,35 @@ def test_failure_comes_back_with_its_traceback_and_other_branches_go_on(dask_cli
     assert dask_client.status == "running"  # a client passed in is left open
 
 
+class TaskFlaky(d6tflow.tasks.TaskPickle):
+    """Fails the first time (the database did not answer), works the second."""
+
+    flag = d6tflow.Parameter()
+
+    def run(self):
+        if not os.path.exists(self.flag):
+            open(self.flag, "w").close()
+            raise ConnectionError("the database did not answer")
+        self.save("rows")
+
+
+def test_retries_let_dask_run_a_failed_task_again(dask_client, tmp_path):
+    task = TaskFlaky(flag=str(tmp_path / "tried"))
+    assert run(task, executor=dask_client, retries=1)
+    assert task.outputLoad() == "rows"
+    other = TaskFlaky(flag=str(tmp_path / "tried-too"))
+    result = run(other, executor=dask_client, abort=False)  # no retries: the failure stands
+    assert isinstance(result.failures[0].exception, ConnectionError)
+
+
+def test_nothing_to_run_starts_no_cluster(monkeypatch):
+    assert run(TaskWhere(n=11))
+    monkeypatch.setattr(
+        DaskExecutor, "_start_local", lambda *args: pytest.fail("a cluster was started")
+    )
+    assert run(TaskWhere(n=11), executor="dask")
+
+
 def test_worker_killed_mid_write_is_rerun_and_no_half_written_output_counts(dask_client, tmp_path):
     flag = tmp_path / "first-attempt"
     task = TaskHalfWritten(flag=str(flag))

@@ -130,7 +130,7 @@ class DaskExecutor(Executor):
                 "cluster_options="
             )
         try:
-            import distributed
+            import distributed  # noqa: F401 - only checking that it is there
         except ImportError:
             raise ImportError(
                 "executor='dask' needs Dask's distributed scheduler: pip install 'd6tflow[dask]'"
@@ -138,37 +138,18 @@ class DaskExecutor(Executor):
         super().__init__(workers=workers)
         self.retries = retries
         self.shared_folder = shared_folder
+        self.client: Any = client
+        self._address = address
+        self._timeout = timeout
+        self._max_in_flight = max_in_flight
+        self._cluster_options = cluster_options
         self._cluster: Any = None
         self._owns_client = client is None
         self._skip_main: Any = None
-        if client is not None:
-            self.client = client
-        elif address is not None:
-            self.client = distributed.Client(address, timeout=timeout, set_as_default=False)
-        else:
-            self._cluster, self.client = self._start_local(workers, timeout, cluster_options)
-        try:
-            self.client.wait_for_workers(1, timeout=timeout)
-            info = self.client.scheduler_info(n_workers=-1)
-        except TypeError:  # older distributed: no n_workers argument
-            info = self.client.scheduler_info()
-        except BaseException:
-            self.shutdown()
-            raise
-        workers_info = info.get("workers", {})
-        threads = sum(w.get("nthreads", 1) for w in workers_info.values()) or 1
-        # Enough tasks handed out to keep every worker busy across the round trips; far more
-        # would only make the scheduler's wait over the futures in flight slower.
-        self._capacity = max_in_flight or max(32, 4 * threads)
-        self._remote_hosts = sorted(
-            {h for h in (urlparse(a).hostname for a in workers_info) if h and not _is_local(h)}
-        )
+        self._connected = False
+        self._capacity = 1
+        self._remote_hosts: list[str] = []
         self._checked: set[str] = set()
-        try:
-            self._check_reachable(os.fspath(settings.dirpath))
-        except BaseException:
-            self.shutdown()
-            raise
         self._lock = threading.Lock()
         self._inflight: dict[int, tuple[Any, Future, Any]] = {}
         self._numbers = itertools.count()
@@ -179,7 +160,39 @@ class DaskExecutor(Executor):
 
     @property
     def capacity(self) -> int:
+        self._connect()  # asked first when there is a task to run: no cluster for a no-op run
         return self._capacity
+
+    def _connect(self) -> None:
+        """Start or reach the cluster (once), size the work in flight, check the data folder.
+        Called inside the run, so the scheduler's shutdown closes whatever this opened."""
+        if self._connected:
+            return
+        self._connected = True
+        import distributed
+
+        if self.client is None and self._address is not None:
+            self.client = distributed.Client(
+                self._address, timeout=self._timeout, set_as_default=False
+            )
+        elif self.client is None:
+            self._cluster, self.client = self._start_local(
+                self.workers, self._timeout, self._cluster_options
+            )
+        self.client.wait_for_workers(1, timeout=self._timeout)
+        try:
+            info = self.client.scheduler_info(n_workers=-1)
+        except TypeError:  # older distributed: no n_workers argument
+            info = self.client.scheduler_info()
+        workers_info = info.get("workers", {})
+        threads = sum(w.get("nthreads", 1) for w in workers_info.values()) or 1
+        # Enough tasks handed out to keep every worker busy across the round trips; far more
+        # would only make the scheduler's wait over the futures in flight slower.
+        self._capacity = self._max_in_flight or max(32, 4 * threads)
+        self._remote_hosts = sorted(
+            {h for h in (urlparse(a).hostname for a in workers_info) if h and not _is_local(h)}
+        )
+        self._check_reachable(os.fspath(settings.dirpath))
 
     def _start_local(
         self, workers: int, timeout: float, cluster_options: dict[str, Any] | None
@@ -231,6 +244,7 @@ class DaskExecutor(Executor):
     def submit(self, task: Any) -> Future | FinishedFuture:
         if getattr(task, "_run_is_graph_only", False):
             return FinishedFuture(execute_task(task))
+        self._connect()
         if self._remote_hosts and hasattr(task, "_base_dir"):
             self._check_reachable(task._base_dir())  # a task or flow with its own path=
         try:
@@ -302,7 +316,7 @@ class DaskExecutor(Executor):
         Dask cannot stop a task that is already running on an existing cluster: it finishes
         there, and commits its outputs or not at all.
         """
-        inflight = getattr(self, "_inflight", {})
+        inflight = self._inflight
         with contextlib.suppress(Exception):
             if inflight:
                 self.client.cancel([remote for _, _, remote in inflight.values()], force=True)
@@ -310,7 +324,7 @@ class DaskExecutor(Executor):
             outer.cancel()
         inflight.clear()
         try:
-            if self._owns_client:
+            if self._owns_client and self.client is not None:
                 with contextlib.suppress(Exception):
                     self.client.close()
             if self._cluster is not None:

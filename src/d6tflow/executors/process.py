@@ -112,7 +112,7 @@ class ProcessExecutor(Executor):
         self._snapshot: dict[str, Any] | None = None
         self._classes: dict[type, Any] = {}
         self._cwd, self._sys_path = os.getcwd(), list(sys.path)
-        self._markers = tempfile.mkdtemp(prefix="d6tflow-jobs-")
+        self._markers = ""  # made with the pool: a run with nothing to do leaves nothing behind
         if start_method == "forkserver":
             # Start the fork server now: it imports d6tflow (~0.2 s) while this process still
             # checks the tasks' states; workers fork from it, ready, at the first submit.
@@ -142,9 +142,10 @@ class ProcessExecutor(Executor):
 
             return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
         job = _Job(next(self._numbers), task, shipment, Future())
-        shipment.marker = os.path.join(self._markers, str(job.number))
         with self._lock:
             self._inflight[job.number] = job
+            self._ensure_pool()
+            shipment.marker = os.path.join(self._markers, str(job.number))
             self._dispatch(job)
         return job.outer
 
@@ -165,6 +166,8 @@ class ProcessExecutor(Executor):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            if not self._markers:
+                self._markers = tempfile.mkdtemp(prefix="d6tflow-jobs-")
             if self.start_method == "forkserver":
                 _preload_forkserver(self._context)
             self._pool = ProcessPoolExecutor(
@@ -282,7 +285,8 @@ class ProcessExecutor(Executor):
         finally:
             for job in busy:
                 self._finish(job, None)
-            shutil.rmtree(self._markers, ignore_errors=True)
+            if self._markers:
+                shutil.rmtree(self._markers, ignore_errors=True)
 
 
 def _stop(pool: ProcessPoolExecutor, grace_period: float) -> None:
