@@ -28,7 +28,7 @@ import sys
 import threading
 import traceback
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,10 +40,10 @@ from d6tflow.executors.shipping import (
     WorkerDiedError,
     memory_targets,
     pack,
-    run_shipment,
     settings_snapshot,
     unpack,
 )
+from d6tflow.executors.worker import run_shipment
 
 logger = logging.getLogger("d6tflow")
 
@@ -284,7 +284,8 @@ class DaskExecutor(Executor):
             outcome = TaskOutcome(error=e, traceback=traceback.format_exc())
         if outcome is None:
             outer.cancel()
-        elif not outer.done():
+            return
+        with contextlib.suppress(InvalidStateError):  # cancelled meanwhile by shutdown()
             outer.set_result(outcome)
 
     def _outcome(self, task: Any, remote: Any) -> TaskOutcome | None:

@@ -32,7 +32,7 @@ import threading
 import time
 import types
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -42,12 +42,11 @@ from d6tflow.executors.shipping import (
     Returned,
     Shipment,
     WorkerDiedError,
-    init_worker,
     pack,
-    run_shipment,
     settings_snapshot,
     unpack,
 )
+from d6tflow.executors.worker import init_worker, run_shipment
 
 logger = logging.getLogger("d6tflow")
 
@@ -260,11 +259,10 @@ class ProcessExecutor(Executor):
         with self._lock:
             self._inflight.pop(job.number, None)
         self._started_on(job)  # removes its marker
-        if job.outer.done():
-            return
         if outcome is None:
             job.outer.cancel()
-        else:
+            return
+        with contextlib.suppress(InvalidStateError):  # cancelled meanwhile by shutdown()
             job.outer.set_result(outcome)
 
     # -- stopping --------------------------------------------------------------------------------
@@ -290,7 +288,7 @@ class ProcessExecutor(Executor):
 
 
 def _stop(pool: ProcessPoolExecutor, grace_period: float) -> None:
-    processes = list(getattr(pool, "_processes", {}).values())
+    processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -384,6 +382,6 @@ def _preload_forkserver(context: Any) -> None:
     global _preloaded
     if not _preloaded:
         context.set_forkserver_preload(
-            ["d6tflow.executors.shipping", "cloudpickle", "concurrent.futures.process"]
+            ["d6tflow.executors.worker", "cloudpickle", "concurrent.futures.process"]
         )
         _preloaded = True

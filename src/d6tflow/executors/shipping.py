@@ -1,7 +1,7 @@
 """Running a task in another process: what travels there, what comes back.
 
 Both the process pool and Dask send a :class:`Shipment` to a worker process and get a
-:class:`Returned` back; this module is the one place that packs and unpacks them.
+:class:`Returned` back; this module packs and unpacks them in the parent, ``worker.py`` runs them.
 
 - The task goes with cloudpickle, so tasks defined in a script's ``__main__``, a notebook cell or
   inside a function travel by value.
@@ -27,21 +27,17 @@ import logging
 import os
 import pickle
 import re
-import signal
 import sys
-import threading
-import traceback
 import types
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from d6tflow import cache, settings
 from d6tflow.errors import D6tflowError
-from d6tflow.executors.base import TaskOutcome, execute_task
+from d6tflow.executors.base import TaskOutcome
 
 logger = logging.getLogger("d6tflow")
 
@@ -385,181 +381,3 @@ def _codes_near(task: Any) -> dict[tuple[str, int], str]:
                 found.setdefault((code.co_name, line), code.co_filename)
         stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
     return found
-
-
-# -- the worker side -------------------------------------------------------------------------------
-
-_lock = threading.Lock()
-# Keys of d6tflow.data in use by tasks running in this process (Dask runs several in threads).
-_in_use: dict[str, int] = {}
-_prepared = False
-_last_settings: dict[str, Any] | None = None
-_in_job = 0
-
-
-class _Terminated(BaseException):
-    """SIGTERM while a task runs: unwind (so staged files are removed), then exit."""
-
-
-def init_worker() -> None:
-    """Pool initializer: Ctrl-C is the parent's to handle; SIGTERM cleans up, then exits."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    if _in_job:
-        raise _Terminated()
-    os._exit(128 + signum)
-
-
-def _prepare_process(shipment: Shipment, chdir: bool) -> None:
-    global _prepared
-    for entry in shipment.sys_path:
-        if entry not in sys.path:
-            sys.path.append(entry)
-    if chdir and os.getcwd() != shipment.cwd and os.path.isdir(shipment.cwd):
-        os.chdir(shipment.cwd)
-    global _last_settings
-    if shipment.settings != _last_settings:
-        for name, value in shipment.settings.items():
-            setattr(settings, name, value)
-        logging.getLogger("d6tflow").setLevel(settings.log_level)
-        _last_settings = shipment.settings
-    if not _prepared:
-        from d6tflow import fingerprint
-
-        # Pinned fingerprints survive the cache being cleared by a state check inside run().
-        fingerprint._class_cache = _PinnedCache(fingerprint._class_cache)
-        _prepared = True
-
-
-class _PinnedCache(dict):
-    def __init__(self, *args: Any):
-        super().__init__(*args)
-        self.pinned: dict[type, dict[str, str]] = {}
-
-    def clear(self) -> None:
-        super().clear()
-        self.update(self.pinned)
-
-
-def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
-    """Run one shipped task in this (worker) process."""
-    global _in_job
-    if shipment.marker is not None:
-        with contextlib.suppress(OSError):
-            open(f"{shipment.marker}.{os.getpid()}", "w").close()
-    with _lock:
-        _prepare_process(shipment, chdir)
-    _in_job += 1
-    try:
-        try:
-            task = loads_task(shipment.task, shipment.classes)
-            inputs = pickle.loads(shipment.inputs) if shipment.inputs is not None else {}
-        except Exception as e:
-            return _failure(e, f"{shipment.label} could not be unpickled in the worker process")
-        with _using(_keys_of(task, inputs)) as placed:
-            if shipment.code is not None:
-                from d6tflow import fingerprint
-
-                cache_ = fingerprint._class_cache
-                if isinstance(cache_, _PinnedCache):
-                    cache_.pinned[type(task)] = shipment.code
-                cache_[type(task)] = shipment.code
-            for path, obj in placed.items():
-                cache.data[path] = obj
-            outcome = execute_task(task)
-            if outcome.error is not None:
-                return _failure(outcome.error, traceback_text=outcome.traceback)
-            outputs = {
-                key: cache.data[target.path]
-                for key, target in memory_targets(task).items()
-                if target.path in cache.data
-            }
-            return _success(task, outcome, outputs)
-    except _Terminated:
-        os._exit(128 + signal.SIGTERM)
-    finally:
-        _in_job -= 1
-
-
-def _keys_of(task: Any, inputs: dict) -> dict[str, Any]:
-    """Where the shipped inputs go in this process's d6tflow.data, and the task's own keys."""
-    placed: dict[str, Any] = {}
-    if inputs:
-        for dep in task._graph_deps():
-            for key, target in memory_targets(dep).items():
-                if (dep.task_id, key) in inputs:
-                    placed[target.path] = inputs[(dep.task_id, key)]
-    own = {target.path: None for target in memory_targets(task).values()}
-    return {**own, **placed}
-
-
-@contextlib.contextmanager
-def _using(keys: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Mark keys of d6tflow.data as in use while the task runs; afterwards, drop every entry no
-    running task uses, so a worker neither grows nor serves a stale cached load next time."""
-    with _lock:
-        for key in keys:
-            _in_use[key] = _in_use.get(key, 0) + 1
-    try:
-        yield {k: v for k, v in keys.items() if v is not None}
-    finally:
-        with _lock:
-            for key in keys:
-                _in_use[key] -= 1
-                if not _in_use[key]:
-                    del _in_use[key]
-            for key in [k for k in cache.data if k not in _in_use]:
-                cache.data.pop(key, None)
-
-
-def _success(task: Any, outcome: TaskOutcome, outputs: dict[str, Any]) -> Returned:
-    import cloudpickle
-
-    if not outputs:
-        return Returned(ran=outcome.ran)
-    try:
-        blob = cloudpickle.dumps(outputs, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as e:
-        return _failure(
-            e,
-            f"the in-memory output of {task!r} cannot be sent back from the worker process: "
-            f"{e}. Objects kept in memory (TaskCache) must be picklable to run with workers > 1; "
-            "or save them to a file format",
-        )
-    return Returned(ran=outcome.ran, outputs=blob)
-
-
-def _failure(error: BaseException, context: str = "", traceback_text: str = "") -> Returned:
-    import cloudpickle
-
-    text = traceback_text or "".join(
-        traceback.format_exception(type(error), error, error.__traceback__)
-    )
-    if context:
-        error = RemoteTaskError(type(error).__name__, f"{context}: {error}", text)
-    blob: bytes | None = None
-    try:
-        blob = cloudpickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL)
-        cloudpickle.loads(blob)  # an exception whose __init__ needs other arguments fails here
-    except Exception:
-        blob = None
-    return Returned(
-        error=blob,
-        error_type=_type_name(error),
-        error_message=str(error),
-        traceback=text,
-    )
-
-
-def _type_name(error: BaseException) -> str:
-    cls = type(error)
-    module = cls.__module__
-    if module in ("builtins", "__main__"):
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
