@@ -191,6 +191,13 @@ def test_task_that_cannot_be_pickled_fails_clearly_and_the_rest_runs():
     assert "cannot be sent to a worker process" in str(failure.exception)
 
 
+def test_task_holding_a_lambda_travels_by_value():
+    task = TaskPid(name="lambda")
+    task.transform = lambda record: {**record, "doubled": True}
+    assert run([task])
+    assert task.outputLoad()["pid"] != os.getpid()
+
+
 def test_tasks_defined_inside_a_function_run_in_workers():
     def make_flow(factor):
         class TaskBase(d6tflow.tasks.TaskPickle):
@@ -262,17 +269,21 @@ def test_task_whose_worker_died_once_is_run_again(tmp_path):
 
 MAIN_SCRIPT = textwrap.dedent(
     """
-    import os, sys
+    import enum, os, sys
     import d6tflow
 
     print("script body ran in", os.getpid(), flush=True)
     d6tflow.set_dir(sys.argv[1])
 
+    class Unit(enum.Enum):
+        ONE = 1
+
     class TaskSquare(d6tflow.tasks.TaskPickle):
         n = d6tflow.IntParameter()
+        unit = d6tflow.EnumParameter(enum=Unit, default=Unit.ONE)
 
         def run(self):
-            self.save((self.n ** 2, os.getpid()))
+            self.save((self.n ** 2 * self.unit.value, os.getpid()))
 
     class TaskNumbers(d6tflow.tasks.TaskCache):
         def run(self):

@@ -75,7 +75,6 @@ class Shipment:
     worker fixes ``sys.path`` and the working directory before it unpickles the task."""
 
     task: bytes
-    classes: dict[str, bytes]
     inputs: bytes | None
     settings: dict[str, Any]
     cwd: str
@@ -103,85 +102,142 @@ class Returned:
         return bool(self.error_type)
 
 
-# Objects compared by identity inside d6tflow: they must stay the very same objects in a worker.
-def _singletons() -> dict[str, Any]:
-    from d6tflow import params, task
-
-    return {"task._UNSET": task._UNSET, "params.NO_VALUE": params.NO_VALUE}
-
-
-def _pickler_class() -> type:
-    import cloudpickle
-
-    from d6tflow.task import TaskMeta
-
-    singletons = {id(obj): name for name, obj in _singletons().items()}
-
-    class ShipPickler(cloudpickle.Pickler):
-        """Task classes go as separate blobs, pickled once per class: a class from ``__main__``
-        or a notebook travels by value, and pickling it again for each of a thousand tasks would
-        cost more than the rest of shipping them."""
-
-        def __init__(self, file: Any, classes: dict[str, bytes], cache: dict) -> None:
-            super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-            self.classes = classes
-            self.cache = cache
-
-        def persistent_id(self, obj: Any) -> Any:
-            name = singletons.get(id(obj))
-            if name is not None:
-                return name
-            if type(obj) is TaskMeta and not obj.__module__.startswith("d6tflow"):
-                found = self.cache.get(obj)
-                if found is None:
-                    blob = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-                    found = self.cache[obj] = (uuid.uuid4().hex, blob)
-                self.classes[found[0]] = found[1]
-                return ("class", found[0])
-            return None
-
-    return ShipPickler
-
+# -- pickling tasks --------------------------------------------------------------------------------
+#
+# A task is pickled with the standard (C) pickler when it can be, with cloudpickle when it holds
+# something only cloudpickle can pickle (a lambda, a local function). Either way, two kinds of
+# objects are pickled by hand:
+# - task classes go as a blob pickled once per run (by value with cloudpickle when defined in
+#   __main__, a notebook or a function): pickling a class again for each of a thousand tasks would
+#   cost more than the rest of shipping them; a worker unpickles each blob once;
+# - d6tflow's sentinels, compared by identity, must stay the very same objects in the worker.
+# The result is plain pickle data: ``pickle.loads`` reads it.
 
 # Task classes unpickled in this (worker) process, by token; the newest few hundred are kept.
 _worker_classes: OrderedDict[str, type] = OrderedDict()
 _WORKER_CLASSES_KEPT = 500
 
 
-class _ShipUnpickler(pickle.Unpickler):
-    def __init__(self, file: Any, classes: dict[str, bytes]):
-        super().__init__(file)
-        self.classes = classes
-
-    def persistent_load(self, pid: Any) -> Any:
-        if isinstance(pid, tuple):
-            token = pid[1]
-            cls = _worker_classes.get(token)
-            if cls is None:
-                cls = _worker_classes[token] = pickle.loads(self.classes[token])
-                while len(_worker_classes) > _WORKER_CLASSES_KEPT:
-                    _worker_classes.popitem(last=False)
-            return cls
-        return _singletons()[pid]
+def _class_from_blob(token: str, blob: bytes) -> type:
+    cls = _worker_classes.get(token)
+    if cls is None:
+        cls = _worker_classes[token] = pickle.loads(blob)
+        while len(_worker_classes) > _WORKER_CLASSES_KEPT:
+            _worker_classes.popitem(last=False)
+    return cls
 
 
-_ship_pickler: type | None = None
+def _unset() -> Any:
+    from d6tflow.task import _UNSET
+
+    return _UNSET
 
 
-def dumps_task(task: Any, class_cache: dict | None = None) -> tuple[bytes, dict[str, bytes]]:
-    """The task's blob, and the blobs of the task classes it refers to. ``class_cache`` keeps
-    class blobs between calls (one run: classes don't change meanwhile)."""
-    global _ship_pickler
-    if _ship_pickler is None:
-        _ship_pickler = _pickler_class()
+def _no_value() -> Any:
+    from d6tflow.params import NO_VALUE
+
+    return NO_VALUE
+
+
+class _Reducers:
+    """How task classes and the sentinels are pickled, by type."""
+
+    def __init__(self, class_cache: dict):
+        import cloudpickle
+
+        from d6tflow.params import NO_VALUE
+        from d6tflow.task import _UNSET, TaskMeta
+
+        self.cache = class_cache
+        self.dumps = cloudpickle.dumps
+        self.unset = _UNSET
+        self.table = {TaskMeta: self.task_class, type(NO_VALUE): self.no_value, object: self.plain}
+
+    def task_class(self, cls: type) -> Any:
+        if cls.__module__.startswith("d6tflow."):
+            return cls.__qualname__  # d6tflow's own flavours: by name, as pickle would
+        found = self.cache.get(cls)
+        if found is None:
+            blob = self.dumps(cls, protocol=pickle.HIGHEST_PROTOCOL)
+            found = self.cache[cls] = (uuid.uuid4().hex, blob)
+        return (_class_from_blob, found)
+
+    def no_value(self, obj: Any) -> Any:
+        return (_no_value, ())
+
+    def plain(self, obj: Any) -> Any:
+        if obj is self.unset:
+            return (_unset, ())
+        return obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+
+class _NeedsCloudpickle(Exception):
+    """The standard pickler met something that must travel by value."""
+
+
+class _FastPickler(pickle.Pickler):
+    """The C pickler, refusing what it would pickle by a name the worker cannot look up: classes
+    and functions of ``__main__`` or local to a function."""
+
+    def __init__(self, file: Any, reducers: _Reducers) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.reducers = reducers
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        reducer = self.reducers.table.get(kind)
+        if reducer is not None:
+            return reducer(obj)
+        if (kind is types.FunctionType or isinstance(obj, type)) and (
+            getattr(obj, "__module__", None) == "__main__"
+            or "<locals>" in getattr(obj, "__qualname__", "")
+        ):
+            raise _NeedsCloudpickle
+        return NotImplemented
+
+
+def _cloud_pickler_class() -> type:
+    import cloudpickle
+
+    class ShipPickler(cloudpickle.Pickler):
+        """cloudpickle decides before any dispatch table: route our objects first."""
+
+        def __init__(self, file: Any, reducers: _Reducers) -> None:
+            super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+            self.reducers = reducers
+
+        def reducer_override(self, obj: Any) -> Any:
+            reducer = self.reducers.table.get(type(obj))
+            if reducer is not None:
+                return reducer(obj)
+            return super().reducer_override(obj)
+
+    return ShipPickler
+
+
+_cloud_pickler: type | None = None
+
+
+def dumps_task(task: Any, class_cache: dict | None = None) -> bytes:
+    """The task as bytes. ``class_cache`` keeps the task classes' blobs between calls (during a
+    run, classes don't change)."""
+    global _cloud_pickler
+    reducers = _Reducers({} if class_cache is None else class_cache)
     buffer = io.BytesIO()
-    classes: dict[str, bytes] = {}
-    _ship_pickler(buffer, classes, {} if class_cache is None else class_cache).dump(task)
-    return buffer.getvalue(), classes
+    try:
+        _FastPickler(buffer, reducers).dump(task)
+        return buffer.getvalue()
+    except (_NeedsCloudpickle, pickle.PicklingError, TypeError, AttributeError):
+        pass  # something only cloudpickle can pickle (a lambda, a local function)
+    if _cloud_pickler is None:
+        _cloud_pickler = _cloud_pickler_class()
+    buffer = io.BytesIO()
+    _cloud_pickler(buffer, reducers).dump(task)
+    return buffer.getvalue()
 
 
-def loads_task(blob: bytes, classes: dict[str, bytes]) -> Any:
-    return _ShipUnpickler(io.BytesIO(blob), classes).load()
+def loads_task(blob: bytes) -> Any:
+    return pickle.loads(blob)
 
 
 def memory_targets(task: Any) -> dict[str, Any]:
@@ -239,7 +295,7 @@ def pack(
             if target.path in cache.data:
                 inputs[(dep.task_id, key)] = cache.data[target.path]
     try:
-        task_blob, classes = dumps_task(task, class_cache)
+        task_blob = dumps_task(task, class_cache)
     except Exception as e:
         raise NotShippableError(
             f"{task!r} cannot be sent to a worker process: {e}. Every attribute and parameter of "
@@ -257,7 +313,6 @@ def pack(
         ) from e
     return Shipment(
         task=task_blob,
-        classes=classes,
         inputs=inputs_blob,
         settings=snapshot if snapshot is not None else settings_snapshot(absolute_paths),
         cwd=cwd if cwd is not None else os.getcwd(),
@@ -288,8 +343,7 @@ def _with_absolute_path(task: Any) -> Any:
     if context_relative:
         twin._context = (os.path.abspath(context[0]), context[1])
     twin.__dict__.pop("_outputs_cache", None)
-    twin._requires_cache = _singletons()["task._UNSET"]
-    twin._set_identity()
+    twin._set_identity()  # also forgets requires(): upstream tasks get the absolute path too
     return twin
 
 

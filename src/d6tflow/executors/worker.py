@@ -55,13 +55,13 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _prepare_process(shipment: Shipment, chdir: bool) -> None:
-    global _prepared
+    """Make this process look like the parent: imports, working directory, d6tflow settings."""
+    global _prepared, _last_settings
     for entry in shipment.sys_path:
         if entry not in sys.path:
             sys.path.append(entry)
     if chdir and os.getcwd() != shipment.cwd and os.path.isdir(shipment.cwd):
         os.chdir(shipment.cwd)
-    global _last_settings
     if shipment.settings != _last_settings:
         for name, value in shipment.settings.items():
             setattr(settings, name, value)
@@ -96,7 +96,7 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
     _in_job += 1
     try:
         try:
-            task = loads_task(shipment.task, shipment.classes)
+            task = loads_task(shipment.task)
             inputs = pickle.loads(shipment.inputs) if shipment.inputs is not None else {}
         except Exception as e:
             return _failure(e, f"{shipment.label} could not be unpickled in the worker process")
