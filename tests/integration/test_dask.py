@@ -262,11 +262,30 @@ def test_tasks_of_a_script_run_on_the_cluster(dask_cluster, tmp_path):
             import os, sys
             import d6tflow
 
+            @d6tflow.formats.register
+            class TextFormat(d6tflow.formats.Format):  # a format of the script's own
+                name = ext = "text"
+
+                def save(self, obj, path, **kwargs):
+                    with open(path, "w") as f:
+                        f.write(obj)
+
+                def load(self, path, **kwargs):
+                    with open(path) as f:
+                        return f.read()
+
+            class TaskWord(d6tflow.tasks.TaskData):
+                format = "text"
+
+                def run(self):
+                    self.save("hundred")
+
+            @d6tflow.requires(TaskWord)
             class TaskInMain(d6tflow.tasks.TaskPickle):
                 n = d6tflow.IntParameter()
 
                 def run(self):
-                    self.save(self.n * 100)
+                    self.save(f"{self.n} {self.inputLoad()}")
 
             d6tflow.set_dir("data")  # relative: workers start elsewhere
             tasks = [TaskInMain(n=n) for n in range(3)]
@@ -283,4 +302,4 @@ def test_tasks_of_a_script_run_on_the_cluster(dask_cluster, tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "results [0, 100, 200]" in done.stdout
+    assert "results ['0 hundred', '1 hundred', '2 hundred']" in done.stdout

@@ -25,7 +25,6 @@ import logging
 import os
 import pickle
 import socket
-import sys
 import threading
 import traceback
 import uuid
@@ -37,11 +36,11 @@ from d6tflow import settings
 from d6tflow.errors import D6tflowError
 from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome, execute_task
 from d6tflow.executors.shipping import (
+    Environment,
     Returned,
     WorkerDiedError,
     memory_targets,
     pack,
-    settings_snapshot,
     unpack,
 )
 from d6tflow.executors.worker import run_shipment
@@ -155,9 +154,7 @@ class DaskExecutor(Executor):
         self._inflight: dict[int, tuple[Any, Future, Any]] = {}
         self._numbers = itertools.count()
         self._token = uuid.uuid4().hex[:8]
-        self._snapshot: dict[str, Any] | None = None
-        self._classes: dict[type, Any] = {}
-        self._cwd, self._sys_path = os.getcwd(), list(sys.path)
+        self._env: Environment | None = None
 
     @property
     def capacity(self) -> int:
@@ -249,16 +246,9 @@ class DaskExecutor(Executor):
         if self._remote_hosts and hasattr(task, "_base_dir"):
             self._check_reachable(task._base_dir())  # a task or flow with its own path=
         try:
-            if self._snapshot is None:
-                self._snapshot = settings_snapshot(absolute_dir=True)  # settings hold still
-            shipment = pack(
-                task,
-                absolute_paths=True,
-                snapshot=self._snapshot,
-                class_cache=self._classes,
-                cwd=self._cwd,
-                sys_path=self._sys_path,
-            )
+            if self._env is None:
+                self._env = Environment.capture(absolute_paths=True)  # holds still in a run
+            shipment = pack(task, self._env)
         except Exception as e:
             return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
         number = next(self._numbers)

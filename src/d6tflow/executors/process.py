@@ -39,11 +39,11 @@ from typing import Any
 
 from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome, execute_task
 from d6tflow.executors.shipping import (
+    Environment,
     Returned,
     Shipment,
     WorkerDiedError,
     pack,
-    settings_snapshot,
     unpack,
 )
 from d6tflow.executors.worker import init_worker, run_shipment
@@ -108,9 +108,7 @@ class ProcessExecutor(Executor):
         self._inflight: dict[int, _Job] = {}
         self._numbers = itertools.count()
         self._closing = False
-        self._snapshot: dict[str, Any] | None = None
-        self._classes: dict[type, Any] = {}
-        self._cwd, self._sys_path = os.getcwd(), list(sys.path)
+        self._env: Environment | None = None
         self._markers = ""  # made with the pool: a run with nothing to do leaves nothing behind
         if start_method == "forkserver":
             # Start the fork server now: it imports d6tflow (~0.2 s) while this process still
@@ -127,15 +125,9 @@ class ProcessExecutor(Executor):
         if getattr(task, "_run_is_graph_only", False):
             return FinishedFuture(execute_task(task))  # nothing to run: no need for a worker
         try:
-            if self._snapshot is None:
-                self._snapshot = settings_snapshot()  # once per run: settings hold still
-            shipment = pack(
-                task,
-                snapshot=self._snapshot,
-                class_cache=self._classes,
-                cwd=self._cwd,
-                sys_path=self._sys_path,
-            )
+            if self._env is None:
+                self._env = Environment.capture()  # once per run: it holds still meanwhile
+            shipment = pack(task, self._env)
         except Exception as e:
             import traceback
 

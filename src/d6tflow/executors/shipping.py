@@ -79,6 +79,8 @@ class Shipment:
     settings: dict[str, Any]
     cwd: str
     sys_path: list[str]
+    #: Formats registered outside d6tflow (e.g. in your script), cloudpickled.
+    formats: bytes | None
     label: str
     #: The pool writes "<job>.<pid>" there when the job starts, to tell who died with a worker.
     marker: str | None = None
@@ -270,24 +272,48 @@ def settings_snapshot(absolute_dir: bool = False) -> dict[str, Any]:
     return found
 
 
-def pack(
-    task: Any,
-    absolute_paths: bool = False,
-    snapshot: dict | None = None,
-    class_cache: dict | None = None,
-    cwd: str | None = None,
-    sys_path: list[str] | None = None,
-) -> Shipment:
-    """A task ready to travel. Raises if the task or its in-memory inputs do not pickle.
+@dataclass
+class Environment:
+    """What every task of a run takes along, computed once per run by the executor (it holds
+    still during a run): settings, working directory, ``sys.path``, your own formats."""
 
-    ``snapshot`` (the :func:`settings_snapshot` to send), ``class_cache`` (a dict for the pickled
-    task classes), ``cwd`` and ``sys_path``: taken once per run by the executor (they hold still
-    during a run)."""
+    absolute_paths: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+    cwd: str = ""
+    sys_path: list[str] = field(default_factory=list)
+    formats: bytes | None = None
+    #: Task classes pickled so far (this process only; see dumps_task).
+    classes: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def capture(cls, absolute_paths: bool = False) -> Environment:
+        import cloudpickle
+
+        from d6tflow.formats import registered_formats
+
+        own = {
+            name: fmt
+            for name, fmt in registered_formats().items()
+            if not type(fmt).__module__.startswith("d6tflow.")
+        }
+        return cls(
+            absolute_paths=absolute_paths,
+            settings=settings_snapshot(absolute_dir=absolute_paths),
+            cwd=os.getcwd(),
+            sys_path=list(sys.path),
+            formats=cloudpickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL) if own else None,
+        )
+
+
+def pack(task: Any, env: Environment | None = None) -> Shipment:
+    """A task ready to travel. Raises if the task or its in-memory inputs do not pickle."""
     import cloudpickle
 
     from d6tflow.fingerprint import code_of
 
-    if absolute_paths:
+    if env is None:
+        env = Environment.capture()
+    if env.absolute_paths:
         task = _with_absolute_path(task)
     inputs = {}
     for dep in task._graph_deps():
@@ -295,7 +321,7 @@ def pack(
             if target.path in cache.data:
                 inputs[(dep.task_id, key)] = cache.data[target.path]
     try:
-        task_blob = dumps_task(task, class_cache)
+        task_blob = dumps_task(task, env.classes)
     except Exception as e:
         raise NotShippableError(
             f"{task!r} cannot be sent to a worker process: {e}. Every attribute and parameter of "
@@ -314,9 +340,10 @@ def pack(
     return Shipment(
         task=task_blob,
         inputs=inputs_blob,
-        settings=snapshot if snapshot is not None else settings_snapshot(absolute_paths),
-        cwd=cwd if cwd is not None else os.getcwd(),
-        sys_path=sys_path if sys_path is not None else list(sys.path),
+        settings=env.settings,
+        cwd=env.cwd,
+        sys_path=env.sys_path,
+        formats=env.formats,
         label=repr(task),
         code=code_of(type(task)) if settings.track_code else None,
     )

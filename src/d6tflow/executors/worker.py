@@ -32,6 +32,7 @@ _lock = threading.Lock()
 _in_use: dict[str, int] = {}
 _prepared = False
 _last_settings: dict[str, Any] | None = None
+_last_formats: bytes | None = None
 _in_job = 0
 
 
@@ -56,7 +57,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _prepare_process(shipment: Shipment, chdir: bool) -> None:
     """Make this process look like the parent: imports, working directory, d6tflow settings."""
-    global _prepared, _last_settings
+    global _prepared, _last_settings, _last_formats
     for entry in shipment.sys_path:
         if entry not in sys.path:
             sys.path.append(entry)
@@ -67,6 +68,14 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
             setattr(settings, name, value)
         logging.getLogger("d6tflow").setLevel(settings.log_level)
         _last_settings = shipment.settings
+    if shipment.formats is not None and shipment.formats != _last_formats:
+        from d6tflow.formats import register, registered_formats
+
+        known = registered_formats()
+        for name, fmt in pickle.loads(shipment.formats).items():
+            if name not in known:
+                register(type(fmt))
+        _last_formats = shipment.formats
     if not _prepared:
         from d6tflow import fingerprint
 
