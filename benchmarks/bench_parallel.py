@@ -101,7 +101,7 @@ def cpu_section() -> Section:
                 "library": who,
                 "workers=1": one,
                 "workers=2": two,
-                "speed-up": "n/a" if speedup is None else f"{speedup:.2f}x",
+                "speed-up": "n/a" if speedup is None else f"{speedup:.3f}x",
                 "target": f">= {MIN_SPEEDUP}x" if is_ours else "",
                 "result": verdict(speedup is not None and speedup >= MIN_SPEEDUP)
                 if is_ours
