@@ -251,6 +251,8 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
                     finish(task, TaskState.FAILED)
     finally:
         executor.shutdown()
+    # Report in dependency order, not in the order parallel workers happened to finish.
+    result.status = {task: status[task] for task in graph.order if task in status}
     result.duration = time.perf_counter() - started
     return result
 
