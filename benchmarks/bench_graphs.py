@@ -1,0 +1,305 @@
+"""Section 1: wide and chain task graphs — ours against a plain loop (the floor) and the peer."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import (
+    BENCH_DIR,
+    OURS_PYTHON,
+    OURS_TIMEOUT_S,
+    PEER_PYTHON,
+    PEER_TIMEOUT_S,
+    QUICK,
+    WORK_DIR,
+    ChildResult,
+    describe_stop,
+    fmt_limit,
+    median,
+    peer_available,
+    peer_skip_note,
+    run_child,
+    scratch_dir,
+)
+from report import Cell, Section, fmt_ratio, fmt_seconds, fmt_us, verdict
+
+WORKLOAD = BENCH_DIR / "workload.py"
+KINDS = ("wide", "chain")
+SIZES = (1_000,) if QUICK else (1_000, 10_000)
+TARGET_N = 10_000
+PHASES = ("first", "rerun_same_process", "rerun_new_process")
+PHASE_LABELS = {
+    "first": "first run",
+    "rerun_same_process": "no-op rerun, same process",
+    "rerun_new_process": "no-op rerun, new process",
+}
+MAX_FLOOR_RATIO = 2.0
+MAX_RERUN_S = 0.3
+# Per-task cost may grow a little with N (bigger directories, bigger dicts); more than this is not
+# linear any more.
+MAX_LINEARITY = 1.5
+
+
+def repetitions(n: int) -> int:
+    if QUICK:
+        return 1
+    return 5 if n <= 1_000 else 3
+
+
+@dataclass
+class Measured:
+    """Seconds per phase over repetitions, or why a measurement stopped."""
+
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    failure: str | None = None
+
+    def add(self, phase: str, value: float | None) -> None:
+        if value is not None:
+            self.seconds.setdefault(phase, []).append(value)
+
+    def median(self, phase: str) -> float | None:
+        return median(self.seconds.get(phase, []))
+
+    def cell(self, phase: str) -> Cell:
+        """The median; when the measurement stopped, the reason at the phase where it stopped and
+        'not reached' after it."""
+        value = self.median(phase)
+        if value is not None or not self.failure:
+            return value
+        first_missing = next(p for p in PHASES if p not in self.seconds)
+        return self.failure if phase == first_missing else "not reached"
+
+
+def progress(message: str) -> None:
+    print(f"[graphs] {message}", file=sys.stderr, flush=True)
+
+
+def log_failure(name: str, child: ChildResult) -> Path:
+    """Keep the child's stderr (the traceback) where the report can point to it."""
+    logs = WORK_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{name}.stderr.txt"
+    path.write_text(child.stderr)
+    return path
+
+
+def framework_rep(python: Path, kind: str, n: int, timeout: float, who: str) -> list[ChildResult]:
+    """One repetition: first run and same-process rerun in a fresh process, then a rerun in
+    another fresh process over the same folder."""
+    data = scratch_dir(f"{who}-{kind}-{n}-")
+    try:
+        children = [run_child(python, [str(WORKLOAD), kind, str(n), str(data)], data, timeout)]
+        if children[0].error is None and not children[0].timed_out:
+            args = [str(WORKLOAD), f"{kind}-rerun", str(n), str(data)]
+            children.append(run_child(python, args, data, timeout))
+        return children
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def record_framework(
+    measured: Measured, children: list[ChildResult], timeout: float, name: str, notes: list[str]
+) -> bool:
+    """Add a repetition's figures; False when it stopped early (the reason is kept)."""
+    for child in children:
+        for phase in PHASES:
+            measured.add(phase, child.seconds(phase))
+        if child.error or child.timed_out:
+            measured.failure = describe_stop(child, timeout)
+            if child.error:
+                notes.append(f"{name} failed; full stderr in {log_failure(name, child)}")
+            return False
+    return True
+
+
+def floor_rep(measured: Measured, kind: str, n: int, atomic: bool) -> None:
+    mode = f"floor-atomic-{kind}" if atomic else f"floor-{kind}"
+    data = scratch_dir(f"{mode}-{n}-")
+    try:
+        child = run_child(OURS_PYTHON, [str(WORKLOAD), mode, str(n), str(data)], data, 600)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    if child.error or child.timed_out:
+        measured.failure = describe_stop(child, 600)
+    measured.add("first", child.seconds("floor"))
+
+
+def last_figures(measured: Measured) -> str:
+    return ", ".join(
+        f"{p}={fmt_seconds(measured.seconds[p][-1])}" for p in PHASES if p in measured.seconds
+    )
+
+
+def ratio_vs_peer(ours: float | None, peer: Measured | None, phase: str) -> str:
+    if peer is None:
+        return "n/a"
+    theirs = peer.median(phase)
+    if ours and theirs is None and phase == "first" and (peer.failure or "").startswith("skip"):
+        # The peer ran out of time, so its figure is at least the timeout: the ratio is a bound.
+        return f"< {fmt_ratio(ours, PEER_TIMEOUT_S)} (> {PEER_TIMEOUT_S / ours:,.0f}x faster)"
+    if ours is None or theirs is None:
+        return "n/a"
+    text = fmt_ratio(ours, theirs)
+    return f"{text} ({theirs / ours:,.0f}x faster)" if ours < theirs / 2 else text
+
+
+def target_rows(kind: str, n: int, ours: Measured, floor: Measured) -> dict[str, tuple[str, str]]:
+    """Target text and verdict per phase, for the size the targets are stated at."""
+    if n != TARGET_N:
+        return {}
+    first, floor_s = ours.median("first"), floor.median("first")
+    first_ok = None if first is None or floor_s is None else first <= MAX_FLOOR_RATIO * floor_s
+    if first is None and ours.failure:
+        first_ok = False
+    targets = {"first": (f"<= {MAX_FLOOR_RATIO:g}x floor", verdict(first_ok))}
+    for phase in ("rerun_same_process", "rerun_new_process"):
+        value = ours.median(phase)
+        ok = (
+            False
+            if value is None and ours.failure
+            else (None if value is None else value < MAX_RERUN_S)
+        )
+        targets[phase] = (f"< {MAX_RERUN_S} s", verdict(ok))
+    return targets
+
+
+def run_section() -> Section:
+    notes: list[str] = []
+    peer_on = peer_available()
+    ours: dict[tuple[str, int], Measured] = {}
+    floors: dict[tuple[str, int], Measured] = {}
+    atomic_floors: dict[tuple[str, int], Measured] = {}
+    peers: dict[tuple[str, int], Measured] = {}
+    for kind in KINDS:
+        for n in SIZES:
+            reps = repetitions(n)
+            floor, atomic, mine = Measured(), Measured(), Measured()
+            floors[kind, n], atomic_floors[kind, n], ours[kind, n] = floor, atomic, mine
+            # Interleaved, so that a noisy stretch of the machine hits the floor and ours alike.
+            for rep in range(reps):
+                floor_rep(floor, kind, n, atomic=False)
+                floor_rep(atomic, kind, n, atomic=True)
+                children = framework_rep(OURS_PYTHON, kind, n, OURS_TIMEOUT_S, "ours")
+                ok = record_framework(mine, children, OURS_TIMEOUT_S, f"ours-{kind}-{n}", notes)
+                progress(f"ours {kind} N={n:,} rep {rep + 1}/{reps}: {last_figures(mine)}")
+                if not ok:
+                    break
+    if peer_on:
+        # The peer goes last and once per size: it is slow, and its timeouts must not delay ours.
+        for kind in KINDS:
+            for n in SIZES:
+                progress(f"peer {kind} N={n:,} (timeout {PEER_TIMEOUT_S:.0f} s per process)")
+                theirs = peers[kind, n] = Measured()
+                children = framework_rep(PEER_PYTHON, kind, n, PEER_TIMEOUT_S, "peer")
+                record_framework(theirs, children, PEER_TIMEOUT_S, f"peer-{kind}-{n}", notes)
+                progress(f"peer {kind} N={n:,}: {last_figures(theirs) or theirs.failure}")
+    else:
+        notes.append(peer_skip_note())
+
+    section = Section(
+        title="1. Task graphs (seconds; median of fresh processes)",
+        figure_column="ours s",
+        headers=[
+            "workload",
+            "N",
+            "measure",
+            "ours s",
+            "ours µs/task",
+            "floor s",
+            "ours/floor",
+            "peer s",
+            "ours/peer",
+            "target",
+            "result",
+        ],
+    )
+    for kind in KINDS:
+        for n in SIZES:
+            m, floor = ours[kind, n], floors[kind, n]
+            peer = peers.get((kind, n))
+            targets = target_rows(kind, n, m, floor)
+            for phase in PHASES:
+                value = m.median(phase)
+                is_first = phase == "first"
+                target, result = targets.get(phase, ("", ""))
+                section.add(
+                    {
+                        "workload": kind,
+                        "N": n,
+                        "measure": PHASE_LABELS[phase],
+                        "ours s": m.cell(phase),
+                        "ours µs/task": fmt_us(value, n),
+                        "floor s": floor.cell("first") if is_first else "",
+                        "ours/floor": fmt_ratio(value, floor.median("first")) if is_first else "",
+                        "peer s": peer.cell(phase) if peer else "n/a",
+                        "ours/peer": ratio_vs_peer(value, peer, phase),
+                        "target": target,
+                        "result": result,
+                    }
+                )
+        for row in summary_rows(kind, ours):
+            section.add(row)
+    section.notes.extend(describe(atomic_floors, floors))
+    section.notes.extend(notes)
+    return section
+
+
+def summary_rows(kind: str, ours: dict[tuple[str, int], Measured]) -> list[dict[str, Cell]]:
+    """Linearity (per-task cost at 10,000 vs 1,000) and, for the chain, that 10,000 completes."""
+    if TARGET_N not in SIZES:
+        return []
+    small, large = ours[kind, SIZES[0]].median("first"), ours[kind, TARGET_N].median("first")
+    linearity: dict[str, Cell] = {
+        "workload": kind,
+        "N": "1k→10k",
+        "measure": "first run µs/task growth",
+        "target": f"<= {MAX_LINEARITY:g}x (linear)",
+        "result": "MISS",
+    }
+    if small is not None and large is not None:
+        growth = (large / TARGET_N) / (small / SIZES[0])
+        linearity["ours s"] = f"{growth:.2f}x"
+        linearity["ours µs/task"] = f"{fmt_us(small, SIZES[0])} → {fmt_us(large, TARGET_N)}"
+        linearity["result"] = verdict(growth <= MAX_LINEARITY)
+    rows = [linearity]
+    if kind == "chain":
+        m = ours[kind, TARGET_N]
+        done = m.median("first") is not None
+        rows.append(
+            {
+                "workload": kind,
+                "N": TARGET_N,
+                "measure": "completes",
+                "ours s": "yes" if done else (m.failure or "no"),
+                "target": "completes",
+                "result": verdict(done),
+            }
+        )
+    return rows
+
+
+def describe(
+    atomic: dict[tuple[str, int], Measured], plain: dict[tuple[str, int], Measured]
+) -> list[str]:
+    lines = [
+        "wide: N TaskPickle leaves `TaskLeaf(i)` saving i, yielded one by one from one "
+        "TaskAggregator; chain: `TaskChain(i)` requires `TaskChain(i-1)`, saves inputLoad()+1.",
+        "ours/peer time = `d6tflow.run([root], execution_summary=False)` incl. building the root "
+        "task; import and class definitions excluded. Each repetition uses a fresh process and a "
+        "fresh d6tflow.set_dir() folder; 'new process' reruns reuse that folder.",
+        "floor = plain Python loop writing the same number of pickle files (chain: reading the "
+        "previous one first), no framework. Ratios are ours ÷ other: below 1 means ours is faster.",
+        "peer = original d6tflow 0.2.8 over luigi, one run per size, "
+        f"timeout {fmt_limit(PEER_TIMEOUT_S)} per process.",
+    ]
+    for (kind, n), m in atomic.items():
+        a, p = m.median("first"), plain[kind, n].median("first")
+        if a is not None and p is not None:
+            lines.append(
+                f"floor with atomic writes (temp file + os.replace), {kind} N={n:,}: "
+                f"{fmt_seconds(a)} s ({fmt_ratio(a, p)} the plain floor)"
+            )
+    return lines
