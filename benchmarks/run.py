@@ -26,6 +26,7 @@ import bench_graphs
 import bench_import
 import bench_parallel
 import bench_parquet
+import bench_provenance
 from common import OURS_PYTHON, PEER_PYTHON, QUICK, WORK_DIR, peer_available
 from report import Section, target_summary
 
@@ -34,6 +35,7 @@ SECTIONS: dict[str, Callable[[], list[Section]]] = {
     "parquet": bench_parquet.run_section,
     "import": lambda: [bench_import.run_section()],
     "parallel": bench_parallel.run_section,
+    "provenance": bench_provenance.run_section,
 }
 
 
