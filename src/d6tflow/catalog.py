@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
-from d6tflow.fingerprint import file_hash, file_stat
+from d6tflow.fingerprint import file_hash, file_stat, text_hash
 from d6tflow.provenance import MANIFEST_SUFFIX, file_targets, manifest_path, read_manifest
 
 if TYPE_CHECKING:
@@ -48,18 +48,12 @@ def catalog(folder: str | os.PathLike | None = None) -> pd.DataFrame:
                 "duration": manifest["duration"],
                 "size": sum(rec["size"] for rec in outputs.values()),
                 "outputs": [rec["file"] for rec in outputs.values()],
-                "code": _short_hash(code),
+                "code": text_hash(code),
                 "folder": os.path.dirname(path),
             }
         )
     columns = ["task_family", "task_id", "params", "started", "duration", "size", "outputs"]
     return pd.DataFrame(rows, columns=[*columns, "code", "folder"])
-
-
-def _short_hash(text: str) -> str:
-    from d6tflow.fingerprint import text_hash
-
-    return text_hash(text)
 
 
 def verify(tasks: Any = None, folder: str | os.PathLike | None = None) -> list[dict]:

@@ -64,14 +64,6 @@ class Graph:
     def __len__(self) -> int:
         return len(self.deps)
 
-    def dependents(self) -> dict[Task, list[Task]]:
-        """For each task, the tasks that directly depend on it."""
-        out: dict[Task, list[Task]] = {t: [] for t in self.order}
-        for task, deps in self.deps.items():
-            for dep in deps:
-                out[dep].append(task)
-        return out
-
     def states(self) -> dict[Task, Status]:
         """Each task's status (COMPLETE, PENDING or STALE, with reasons), dependencies first.
 
