@@ -332,7 +332,7 @@ def test_legacy_task_with_target_class_but_no_target_ext_still_saves(fresh_data_
 
     task = TaskNoExt()
     d6tflow.run(task, execution_summary=False)
-    (written,) = [p for p in files_in(fresh_data_dir) if not p.name.endswith(".manifest.json")]
+    (written,) = [p for p in files_in(fresh_data_dir) if p.name != ".manifests.jsonl"]
     assert written.parent == fresh_data_dir / "TaskNoExt"
     assert written.name.startswith("TaskNoExt__99914b932b-data.")
     assert task.outputLoad() == {"k": 1}

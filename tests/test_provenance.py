@@ -81,8 +81,10 @@ def test_first_run_reason_is_parameters_new_and_is_reported(flow_module, capsys)
 
 def test_manifest_records_how_the_output_was_made(flow_module, fresh_data_dir):
     d6tflow.run(flow_module.Doubled(), execution_summary=False)
-    path = fresh_data_dir / "Doubled" / "Doubled__99914b932b.manifest.json"
-    manifest = json.loads(path.read_text())
+    path = fresh_data_dir / "Doubled" / ".manifests.jsonl"
+    (line,) = path.read_text().splitlines()  # one line per committed run in the folder
+    manifest = json.loads(line)
+    assert manifest["task_id"] == "Doubled__99914b932b"
     assert manifest["task_family"] == "Doubled"
     assert manifest["params"] == {}
     assert set(manifest["upstream"]) == {"Source__99914b932b"}
@@ -281,8 +283,11 @@ def test_invalidate_orphans_keeps_what_the_flows_produce(fresh_data_dir, answer)
     deleted = d6tflow.invalidate_orphans([Sized(n=1)])
     assert prompts
     assert Sized(n=1).complete() and not Sized(n=2).complete() and not Downstream().complete()
-    assert all("Sized_2_" in p.name or "stream" in p.name for p in deleted)
+    assert all(p.name.startswith("Sized_2_") or "stream" in p.parent.name for p in deleted)
     assert not (fresh_data_dir / "Upstream").exists()
+    # the deleted run is dropped from the folder's manifest log, the kept one stays
+    log = (fresh_data_dir / "Sized" / ".manifests.jsonl").read_text()
+    assert "Sized_1_" in log and json.loads(log.splitlines()[-1])["removed"] is True
     with pytest.raises(TypeError, match="invalidate_all"):
         d6tflow.invalidate_orphans()
 

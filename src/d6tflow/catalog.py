@@ -8,18 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
 from d6tflow.fingerprint import file_hash, file_stat, text_hash
-from d6tflow.provenance import MANIFEST_SUFFIX, file_targets, manifest_path, read_manifest
+from d6tflow.manifests import logs_under
+from d6tflow.provenance import manifest_of, output_folder
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _manifest_files(folder: str | os.PathLike) -> list[str]:
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(MANIFEST_SUFFIX))
-    return found
 
 
 def catalog(folder: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -33,10 +26,7 @@ def catalog(folder: str | os.PathLike | None = None) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    for path in _manifest_files(folder or settings.dirpath):
-        manifest = read_manifest(path)
-        if not isinstance(manifest, dict):
-            continue
+    for manifest, manifest_folder in _all_manifests(folder):
         outputs = manifest["outputs"]
         code = "|".join(f"{k}={v}" for k, v in sorted(manifest.get("code", {}).items()))
         rows.append(
@@ -49,7 +39,7 @@ def catalog(folder: str | os.PathLike | None = None) -> pd.DataFrame:
                 "size": sum(rec["size"] for rec in outputs.values()),
                 "outputs": [rec["file"] for rec in outputs.values()],
                 "code": text_hash(code),
-                "folder": os.path.dirname(path),
+                "folder": manifest_folder,
             }
         )
     columns = ["task_family", "task_id", "params", "started", "duration", "size", "outputs"]
@@ -65,20 +55,9 @@ def verify(tasks: Any = None, folder: str | os.PathLike | None = None) -> list[d
     and ``outputLoad`` refuses it.
     """
     problems = []
-    for manifest_file in _manifests_to_check(tasks, folder):
-        manifest = read_manifest(manifest_file)
-        if not isinstance(manifest, dict):
-            problems.append(
-                {
-                    "task_id": os.path.basename(manifest_file).removesuffix(MANIFEST_SUFFIX),
-                    "output": None,
-                    "file": manifest_file,
-                    "problem": "manifest unreadable",
-                }
-            )
-            continue
+    for manifest, manifest_folder in _manifests_to_check(tasks, folder):
         for key, record in manifest["outputs"].items():
-            path = os.path.join(os.path.dirname(manifest_file), record["file"])
+            path = os.path.join(manifest_folder, record["file"])
             problem = _check_output(path, record)
             if problem:
                 problems.append(
@@ -103,15 +82,24 @@ def _check_output(path: str, record: dict) -> str | None:
     return None
 
 
-def _manifests_to_check(tasks: Any, folder: str | os.PathLike | None) -> list[str]:
+def _all_manifests(folder: str | os.PathLike | None) -> list[tuple[dict, str]]:
+    """(manifest, folder) of every committed task run under ``folder`` (default: data folder)."""
+    return [
+        (manifest, log.folder)
+        for log in logs_under(folder or settings.dirpath)
+        for manifest in log.all().values()
+    ]
+
+
+def _manifests_to_check(tasks: Any, folder: str | os.PathLike | None) -> list[tuple[dict, str]]:
     if tasks is None:
-        return _manifest_files(folder or settings.dirpath)
+        return _all_manifests(folder)
     from d6tflow.graph import Graph
     from d6tflow.scheduler import _as_task_list
 
     found = []
     for task in Graph(_as_task_list(tasks)).order:
-        targets = file_targets(task) if hasattr(task, "persist") else {}
-        if targets and os.path.exists(path := manifest_path(task)):
-            found.append(path)
+        manifest = manifest_of(task, fresh=True)
+        if manifest is not None:
+            found.append((manifest, output_folder(task)))
     return found

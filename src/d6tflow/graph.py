@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from d6tflow.errors import CycleError
 from d6tflow.fingerprint import forget_code
+from d6tflow.manifests import begin_check
 from d6tflow.status import COMPLETE, State, Status, counts_as_done
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ class Graph:
         Each task's outputs are checked once. A task whose class overrides ``complete()`` is
         asked directly; the others are judged by their outputs and manifests (provenance.py).
         """
-        forget_code()
+        forget_code()  # code and manifests may have changed since the last check
+        begin_check()
         status: dict[Task, Status] = {}
         for task in self.order:
             if getattr(type(task).complete, "_d6tflow_builtin", False):

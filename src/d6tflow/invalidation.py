@@ -77,6 +77,7 @@ def invalidate_orphans(tasks: Any = None, confirm: bool = True) -> list[Path]:
         return []
     for path in orphans:
         store.remove(path)
+    _forget_removed_runs(orphans)
     _remove_empty_folders(settings.dirpath)
     return orphans
 
@@ -97,7 +98,9 @@ def _tasks_of(items: Any) -> list[Task]:
 
 
 def _files_of(roots: list[Task]) -> set[str]:
-    from d6tflow.provenance import file_targets, lock_path, manifest_path
+    from d6tflow.locks import task_lock_path
+    from d6tflow.manifests import LOG_NAME
+    from d6tflow.provenance import file_targets, output_folder
     from d6tflow.task_data import TaskData
 
     keep: set[str] = set()
@@ -108,10 +111,23 @@ def _files_of(roots: list[Task]) -> set[str]:
         targets = output.values() if isinstance(output, dict) else [output]
         keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t.path, str))
         keep.add(os.path.abspath(task._meta_path()))
-        if files := file_targets(task):
-            keep.add(os.path.abspath(manifest_path(task)))
-            keep.add(os.path.abspath(lock_path(task, files)))
+        if file_targets(task):
+            folder = output_folder(task)
+            keep.add(os.path.abspath(os.path.join(folder, LOG_NAME)))
+            keep.add(os.path.abspath(task_lock_path(folder, task.task_id)))
     return keep
+
+
+def _forget_removed_runs(removed: list[Path]) -> None:
+    """Drop the manifests of task runs whose outputs were just deleted from the logs kept."""
+    from d6tflow.manifests import logs_under
+
+    gone = {os.path.abspath(p) for p in removed}
+    for log in logs_under(settings.dirpath):
+        for task_id, manifest in list(log.all().items()):
+            files = (os.path.join(log.folder, r["file"]) for r in manifest["outputs"].values())
+            if any(os.path.abspath(f) in gone for f in files):
+                log.remove(task_id)
 
 
 def _remove_empty_folders(folder: Path) -> None:

@@ -1,11 +1,11 @@
 """Provenance: a manifest for every task's outputs, and the verdict of whether they are current.
 
 When a task finishes, its outputs are staged (written under temporary names), fingerprinted, and
-then committed: the manifest ``<task_id>.manifest.json`` is written next to them, *then* the outputs
-are renamed into place. So outputs that have no manifest can only come from the original d6tflow
-(or from a ``save()`` outside a run): they count as complete ("legacy"). A crash before the manifest
-leaves only temporary files; a crash after it leaves outputs that don't match their manifest, which
-counts as incomplete.
+then committed: its manifest is appended to the folder's manifest log (manifests.py), *then* the
+outputs are renamed into place. So outputs that have no manifest can only come from the original
+d6tflow (or from a ``save()`` outside a run): they count as complete ("legacy"). A crash before the
+manifest leaves only temporary files; a crash after it leaves outputs missing or not matching their
+manifest, which counts as incomplete.
 
 The manifest records what the outputs were made from: the task's parameters, its code fingerprint,
 the content fingerprints of the upstream outputs it consumed and of its declared input files. A
@@ -15,16 +15,16 @@ later state check compares each with today's, and says in words what changed.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from d6tflow import settings, store
+from d6tflow import locks, settings, store
 from d6tflow.errors import OutputError
 from d6tflow.fingerprint import code_of, file_hash, file_stat
+from d6tflow.manifests import log_of
 from d6tflow.status import COMPLETE, State, Status
 from d6tflow.targets import DataTarget
 
@@ -32,12 +32,6 @@ if TYPE_CHECKING:
     from d6tflow.task_data import TaskData
 
 logger = logging.getLogger("d6tflow")
-
-MANIFEST_SUFFIX = ".manifest.json"
-_UNREADABLE = object()
-_HASHES = "\0hashes"  # output hashes, added to a manifest when it is read (never written)
-# Manifests read or written in this process, by path, with the (size, mtime) they had then.
-_manifests: dict[str, tuple[tuple[int, int], Any]] = {}
 
 
 def _version() -> str:
@@ -51,12 +45,13 @@ def file_targets(task: TaskData) -> dict[str, DataTarget]:
     return _records_of(task)[0]
 
 
-def manifest_path(task: TaskData) -> str:
+def output_folder(task: TaskData) -> str:
+    """The folder of the task's file outputs, where its manifest log and lock live."""
     return _records_of(task)[1]
 
 
 def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str]:
-    """(file targets, manifest path), remembered on the task while its outputs stay the same:
+    """(file targets, their folder), remembered on the task while its outputs stay the same:
     a state check of a large flow asks for them several times per task."""
     output = task.output()
     cached = task.__dict__.get("_provenance_paths")
@@ -66,49 +61,27 @@ def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str]:
     if not all(type(t).save is DataTarget.save for t in targets.values()):
         found: tuple[dict, str] = ({}, "")  # custom targets write where they like
     else:
-        folder = os.path.dirname(next(iter(targets.values()))._path)
-        found = (targets, os.path.join(folder, task.task_id + MANIFEST_SUFFIX))
+        found = (targets, os.path.dirname(next(iter(targets.values()))._path))
     task.__dict__["_provenance_paths"] = (output, found)
     return found
 
 
-def read_manifest(path: str) -> Any:
-    """The manifest at ``path``: a dict, None if there is none, or _UNREADABLE if torn."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        _manifests.pop(path, None)
-        return None
-    key = (st.st_size, st.st_mtime_ns)
-    cached = _manifests.get(path)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.loads(f.read())
-        manifest[_HASHES] = {key: rec["hash"] for key, rec in manifest["outputs"].items()}
-    except (ValueError, OSError, KeyError, TypeError, AttributeError):
-        manifest = _UNREADABLE
-    _manifests[path] = (key, manifest)
-    return manifest
-
-
-def manifest_of(task: Any) -> dict | None:
-    """The committed manifest of a task, if it has a valid one."""
+def manifest_of(task: Any, fresh: bool = False) -> dict | None:
+    """The committed manifest of a task, if it has one."""
     targets = file_targets(task) if hasattr(task, "persist") else {}
     if not targets:
         return None
-    manifest = read_manifest(manifest_path(task))
-    return manifest if isinstance(manifest, dict) else None
+    return log_of(output_folder(task)).get(task.task_id, fresh)
 
 
 def _output_hashes(task: Any) -> dict[str, str] | None:
-    manifest = manifest_of(task)
+    """The task's output hashes as committed now (it may have run in another process)."""
+    manifest = manifest_of(task, fresh=True)
     return None if manifest is None else _hashes(manifest)
 
 
 def _hashes(manifest: dict) -> dict[str, str]:
-    return manifest[_HASHES]
+    return {key: record["hash"] for key, record in manifest["outputs"].items()}
 
 
 def declared_inputs(task: Any) -> list[str]:
@@ -132,14 +105,12 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     if not targets:
         return assess_by_existence(task, deps)
     stats = {key: file_stat(t._path) for key, t in targets.items()}
-    manifest = read_manifest(manifest_path(task))
+    manifest = manifest_of(task)
     missing = [key for key, st in stats.items() if st is None]
     if missing:
         if len(missing) == len(stats) and manifest is None:
             return Status(State.PENDING, ("parameters new",))
         return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
-    if manifest is _UNREADABLE:
-        return Status(State.PENDING, ("manifest unreadable: the last run was interrupted",))
     reasons: list[str] = []
     if manifest is not None:
         changed = [k for k, st in stats.items() if _recorded(manifest["outputs"].get(k)) != st]
@@ -221,7 +192,13 @@ def _input_changes(task: Any, recorded: dict[str, dict]) -> list[str]:
 
 
 def is_current(task: TaskData) -> bool:
-    """Is the task complete now, its dependencies being complete (checked under its lock)?"""
+    """Is the task complete now, its dependencies being complete (asked under its lock)?
+
+    The scheduler decided to run it, so it was pending or stale; it is complete now only if
+    another run committed it meanwhile, which always leaves a manifest.
+    """
+    if manifest_of(task, fresh=True) is None:
+        return False
     deps = [(dep, COMPLETE) for dep in task._graph_deps()]
     return assess(task, deps).complete
 
@@ -236,9 +213,9 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
     if not targets:
         body()
         return True
-    lock = lock_path(task, targets)
-    store.ensure_dir(os.path.dirname(lock))
-    with store.locked(lock):
+    folder = output_folder(task)
+    store.ensure_dir(folder)
+    with locks.task_locked(folder, task.task_id):
         if is_current(task):
             logger.info("%r was completed by another run", task)
             return False
@@ -268,9 +245,8 @@ def _commit(task: Any, targets: dict[str, DataTarget], staged: dict, started: fl
         }
     ended = time.time()
     manifest = {
-        "d6tflow": _version(),
-        "task_family": task.task_family,
         "task_id": task.task_id,
+        "task_family": task.task_family,
         "params": task.to_str_params(only_significant=True),
         "code": code_of(type(task)) if settings.track_code else {},
         "upstream": {
@@ -287,20 +263,11 @@ def _commit(task: Any, targets: dict[str, DataTarget], staged: dict, started: fl
         "started": _iso(started),
         "ended": _iso(ended),
         "duration": round(ended - started, 6),
+        "d6tflow": _version(),
     }
-    path = manifest_path(task)
-    text = json.dumps(manifest, separators=(",", ":"))  # compact: the C encoder, ~10x faster
-    store.atomic_write(path, lambda tmp: _write_text(tmp, text))
-    st = os.stat(path)
-    manifest[_HASHES] = {key: rec["hash"] for key, rec in outputs.items()}
-    _manifests[path] = ((st.st_size, st.st_mtime_ns), manifest)
-    for target in targets.values():  # the manifest is the commit; now the outputs appear
+    log_of(output_folder(task)).append(manifest)  # the commit; now the outputs appear
+    for target in targets.values():
         store.publish(target._path)
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def _iso(timestamp: float) -> str:
@@ -313,14 +280,7 @@ def outputs_staged(task: Any) -> bool:
     return bool(targets) and next(iter(targets.values()))._path in store._staged
 
 
-def lock_path(task: Any, targets: dict[str, DataTarget]) -> str:
-    folder = os.path.dirname(next(iter(targets.values()))._path)
-    return os.path.join(folder, f".{task.task_id}.lock")
-
-
 def remove_records(task: Any) -> None:
-    """Delete the task's manifest (and its lock file): its outputs are being removed or replaced."""
-    targets = file_targets(task)
-    if targets:
-        store.remove(manifest_path(task))
-        store.remove(lock_path(task, targets))
+    """Forget the task's manifest: its outputs are being removed or replaced."""
+    if file_targets(task):
+        log_of(output_folder(task)).remove(task.task_id)

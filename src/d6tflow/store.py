@@ -11,11 +11,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 from d6tflow import settings
 
 logger = logging.getLogger("d6tflow")
@@ -58,6 +53,11 @@ def ensure_dir(folder: str | os.PathLike) -> None:
         _made_dirs.add(key)
 
 
+def forget_dir(folder: str | os.PathLike) -> None:
+    """The folder was deleted: the next write makes it again."""
+    _made_dirs.discard(os.fspath(folder))
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` with a temporary path in ``path``'s folder, then rename it to ``path``.
 
@@ -79,7 +79,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
             if os.path.isdir(folder or "."):
                 raise
             # The folder was deleted by hand since this process created it: make it again.
-            _made_dirs.discard(folder)
+            forget_dir(folder)
             ensure_dir(folder)
             write(tmp)
         if staging:
@@ -172,30 +172,3 @@ def files_under(folder: Path) -> list[Path]:
     if not folder.exists():
         return []
     return sorted(p for p in folder.rglob("*") if p.is_file())
-
-
-@contextlib.contextmanager
-def locked(path: str) -> Iterator[None]:
-    """Hold an exclusive inter-process lock on ``path`` (created if needed) while inside.
-
-    On POSIX this is a bare ``flock`` (about 5 µs); the filelock library, used on Windows, costs
-    about 200 µs a lock, which per task would dominate a flow of small tasks.
-    """
-    if fcntl is None:  # pragma: no cover - Windows
-        from filelock import FileLock
-
-        with FileLock(path):
-            yield
-        return
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileNotFoundError:  # the folder was deleted by hand since this process made it
-        folder = os.path.dirname(path)
-        _made_dirs.discard(folder)
-        ensure_dir(folder)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock

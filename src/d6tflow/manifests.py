@@ -1,0 +1,177 @@
+"""The manifest log of an output folder: one JSON line per committed task run, appended.
+
+Every folder of outputs holds ``.manifests.jsonl``. Committing a task appends its manifest as one
+line; the latest line of a task id is the one that counts, and removing a task's outputs appends
+a tombstone (``{"task_id": …, "removed": true}``). An append costs microseconds where a file per
+manifest cost a file creation and a rename, and a state check reads one file per folder instead of
+one per task. A reader keeps what it has read and later reads only what was appended since.
+
+Nothing half-written counts: a line torn by a crash does not parse and is ignored (that commit did
+not happen). Writers take the folder's append lock (locks.py) and begin a new line if a crash left
+the file without a final newline. When superseded lines outnumber current ones, the writer that
+notices rewrites the log (atomically, under the same lock) with only the current ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from d6tflow import locks, store
+
+LOG_NAME = ".manifests.jsonl"
+#: Rewrite a log once it holds more than this many superseded lines and more than current ones.
+COMPACT_AFTER = 1000
+
+# Bumped at the start of each state check: a log is looked at (stat) at most once per check.
+_generation = 0
+
+
+def begin_check() -> None:
+    """Start a state check: each folder's log is looked at again, once, when first needed."""
+    global _generation
+    _generation += 1
+
+
+class ManifestLog:
+    """The committed manifests of one folder, by task id, as last read from its log file."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.path = os.path.join(folder, LOG_NAME)
+        self.records: dict[str, dict] = {}
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file read
+        self._offset = 0  # bytes of complete lines read
+        self._lines = 0  # lines read, superseded ones included
+        self._checked = -1
+
+    def get(self, task_id: str, fresh: bool = False) -> dict | None:
+        """The task's current manifest, or None. ``fresh``: look at the file even if this state
+        check looked already (e.g. under the task's lock, another process may have committed)."""
+        if fresh or self._checked != _generation:
+            self.refresh()
+        return self.records.get(task_id)
+
+    def all(self) -> dict[str, dict]:
+        self.refresh()
+        return self.records
+
+    def refresh(self) -> None:
+        self._checked = _generation
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._reset(None)
+            return
+        if (st.st_dev, st.st_ino) != self._identity or st.st_size < self._offset:
+            self._reset((st.st_dev, st.st_ino))  # rewritten (compacted) or replaced
+        if st.st_size > self._offset:
+            self._read_from(self._offset)
+
+    def _reset(self, identity: tuple[int, int] | None) -> None:
+        self.records, self._identity, self._offset, self._lines = {}, identity, 0, 0
+
+    def _read_from(self, offset: int) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            self._reset(None)
+            return
+        end = data.rfind(b"\n") + 1  # a line still being written is read next time
+        if end:
+            self._offset = offset + end
+            self._apply(_parse(data[:end]))
+
+    def _apply(self, records: list[dict]) -> None:
+        for record in records:
+            self._lines += 1
+            task_id = record.get("task_id")
+            if not isinstance(task_id, str):
+                continue
+            if record.get("removed"):
+                self.records.pop(task_id, None)
+            else:
+                self.records[task_id] = record
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def append(self, record: dict) -> None:
+        """Append ``record`` (a manifest or a tombstone): the moment a task's run is committed."""
+        line = json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n"
+        with locks.append_locked(self.folder):
+            # Opened under the lock, so it is the file that is there now (not one a compaction
+            # replaced); kept open only for this line, so no descriptor lingers per folder.
+            store.ensure_dir(self.folder)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                st = os.fstat(fd)
+                if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+                    line = b"\n" + line  # a crash tore the last line: keep ours apart from it
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+            if (st.st_dev, st.st_ino) == self._identity and st.st_size == self._offset:
+                # Nobody else wrote since we last read: take our own line without reading it.
+                self._offset += len(line)
+                self._apply([record])
+            else:
+                self.refresh()
+            if not self.records:  # the last task's outputs went: leave no log behind
+                os.unlink(self.path)
+                self._reset(None)
+            elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
+                self._compact()
+
+    def remove(self, task_id: str) -> None:
+        """Record that the task's outputs are gone (deleted, or replaced outside a run)."""
+        if self.get(task_id, fresh=True) is not None:
+            self.append({"task_id": task_id, "removed": True})
+
+    def _compact(self) -> None:
+        """Rewrite the log with current records only (called under the append lock)."""
+        self.refresh()
+        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in self.records.values())
+        store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
+        self.refresh()
+
+
+def _parse(blob: bytes) -> list[dict]:
+    lines = [line for line in blob.split(b"\n") if line.strip()]
+    try:  # one call for the whole batch is several times faster than one per line
+        records = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:  # a torn line somewhere: parse line by line and skip it
+        records = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return [r for r in records if isinstance(r, dict)]
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+_logs: dict[str, ManifestLog] = {}
+
+
+def log_of(folder: str) -> ManifestLog:
+    """The manifest log of an output folder (one object per folder in this process)."""
+    log = _logs.get(folder)
+    if log is None:
+        log = _logs[folder] = ManifestLog(folder)
+    return log
+
+
+def logs_under(root: str | os.PathLike) -> list[ManifestLog]:
+    """The manifest logs of every folder below ``root``, in sorted folder order."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        if LOG_NAME in files:
+            found.append(log_of(folder))
+    return found

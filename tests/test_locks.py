@@ -1,0 +1,87 @@
+"""Task locks: exclusive per task across threads and processes, independent between tasks."""
+
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from d6tflow import locks
+
+
+def hold_in_thread(folder, task_id, events):
+    def body():
+        with locks.task_locked(folder, task_id):
+            events.append(("in", task_id))
+            time.sleep(0.3)
+            events.append(("out", task_id))
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    return thread
+
+
+def test_two_threads_never_hold_the_same_task_lock_at_once(tmp_path):
+    folder = str(tmp_path)
+    events = []
+    threads = [hold_in_thread(folder, "Task_A", events) for _ in range(2)]
+    for t in threads:
+        t.join()
+    assert events == [("in", "Task_A"), ("out", "Task_A")] * 2
+
+
+def test_different_tasks_do_not_wait_for_each_other(tmp_path):
+    folder = str(tmp_path)
+    events = []
+    threads = [hold_in_thread(folder, name, events) for name in ("Task_A", "Task_B")]
+    for t in threads:
+        t.join()
+    assert [kind for kind, _ in events] == ["in", "in", "out", "out"]
+
+
+PROBE = textwrap.dedent(
+    """
+    import sys, threading
+    from d6tflow import locks
+    got = threading.Event()
+
+    def take():
+        with locks.task_locked(sys.argv[1], sys.argv[2]):
+            got.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    print("free" if got.wait(1.0) else "busy")
+    """
+)
+
+
+def probe(folder, task_id):
+    """Whether another process can take the task's lock within a second."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, folder, task_id], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_a_held_lock_keeps_other_processes_out(tmp_path):
+    folder = str(tmp_path)
+    with locks.task_locked(folder, "Task_A"):
+        assert probe(folder, "Task_A") == "busy"
+        assert probe(folder, "Task_B") == "free"
+    assert probe(folder, "Task_A") == "free"
+
+
+@pytest.mark.skipif(not locks.USES_FOLDER_LOCK, reason="per-task lock files are opened each time")
+def test_a_folder_deleted_and_made_again_is_locked_for_real(tmp_path):
+    folder = tmp_path / "Task"
+    folder.mkdir()
+    with locks.task_locked(str(folder), "Task_A"):
+        pass  # this thread now keeps a descriptor of the folder's lock file
+    shutil.rmtree(folder)
+    folder.mkdir()
+    with locks.task_locked(str(folder), "Task_A"):
+        # The lock is on the file that is there now, which other processes open.
+        assert probe(str(folder), "Task_A") == "busy"

@@ -1,0 +1,110 @@
+"""The manifest log of a folder: appends, torn lines, readers that catch up, compaction."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from d6tflow import manifests
+from d6tflow.manifests import LOG_NAME, ManifestLog
+
+
+def record(task_id, n=0):
+    return {"task_id": task_id, "outputs": {"data": {"file": f"{task_id}.pkl", "hash": str(n)}}}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return str(tmp_path / "Task")
+
+
+def test_latest_line_of_a_task_counts_and_a_tombstone_removes_it(folder):
+    log = ManifestLog(folder)
+    log.append(record("A", 1))
+    log.append(record("B", 1))
+    log.append(record("A", 2))
+    reader = ManifestLog(folder)  # another process's view, reading the file from scratch
+    assert reader.get("A")["outputs"]["data"]["hash"] == "2"
+    log.remove("B")
+    assert reader.get("B", fresh=True) is None and reader.get("A") is not None
+
+
+def test_removing_the_last_record_removes_the_log(folder, tmp_path):
+    log = ManifestLog(folder)
+    log.append(record("A"))
+    log.remove("A")
+    assert not (tmp_path / "Task" / LOG_NAME).exists()
+    log.append(record("B"))
+    assert ManifestLog(folder).get("B") is not None
+
+
+def test_a_torn_line_is_ignored_and_the_next_append_starts_a_new_line(folder, tmp_path):
+    log = ManifestLog(folder)
+    log.append(record("A"))
+    # What a process killed in the middle of an append leaves: part of a line, no newline.
+    path = tmp_path / "Task" / LOG_NAME
+    with open(path, "a") as f:
+        f.write(json.dumps(record("B"))[:25])
+    assert ManifestLog(folder).get("B") is None
+    log.append(record("C"))
+    fresh = ManifestLog(folder)
+    assert fresh.get("A") is not None and fresh.get("C") is not None and fresh.get("B") is None
+    assert path.read_text().count("\n") == 3  # A, the torn B, C: each on its own line
+
+
+def test_a_reader_takes_only_complete_lines_and_catches_up_later(folder, tmp_path):
+    ManifestLog(folder).append(record("A"))
+    reader = ManifestLog(folder)
+    assert reader.get("A") is not None
+    line = json.dumps(record("B")) + "\n"
+    path = tmp_path / "Task" / LOG_NAME
+    with open(path, "a") as f:
+        f.write(line[:10])  # a writer in the middle of its line
+    assert reader.get("B", fresh=True) is None
+    with open(path, "a") as f:
+        f.write(line[10:])
+    assert reader.get("B", fresh=True) is not None
+
+
+def test_a_state_check_looks_at_each_log_once(folder):
+    writer, reader = ManifestLog(folder), ManifestLog(folder)
+    writer.append(record("A"))
+    manifests.begin_check()
+    assert reader.get("A") is not None
+    writer.append(record("B"))
+    assert reader.get("B") is None  # same check: not looked at again
+    assert reader.get("B", fresh=True) is not None
+    writer.append(record("C"))
+    manifests.begin_check()
+    assert reader.get("C") is not None
+
+
+def test_appends_from_another_process_are_seen(folder):
+    log = ManifestLog(folder)
+    log.append(record("A"))
+    assert log.get("A") is not None
+    script = textwrap.dedent(
+        f"""
+        from d6tflow.manifests import ManifestLog
+        ManifestLog({folder!r}).append({{"task_id": "B", "outputs": {{}}}})
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert log.get("B", fresh=True) == {"task_id": "B", "outputs": {}}
+    log.append(record("C"))  # our own append after theirs: nothing is lost
+    assert set(ManifestLog(folder).all()) == {"A", "B", "C"}
+
+
+def test_the_log_is_compacted_when_superseded_lines_pile_up(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(manifests, "COMPACT_AFTER", 10)
+    log = ManifestLog(folder)
+    reader = ManifestLog(folder)
+    for n in range(30):
+        log.append(record("A", n))
+        log.append(record("B", n))
+    lines = (tmp_path / "Task" / LOG_NAME).read_text().splitlines()
+    assert len(lines) < 30
+    assert reader.get("A", fresh=True)["outputs"]["data"]["hash"] == "29"
+    assert set(reader.all()) == {"A", "B"}
