@@ -38,9 +38,9 @@ _FLOCK = "hhqqi"
 USES_FOLDER_LOCK = _OFD_SETLKW is not None and struct.calcsize("l") == 8
 
 _APPEND_BYTE = 0
-# Descriptors of folder lock files by (pid, thread, folder), with how many locks each holds: a
+# Descriptors of folder lock files by (pid, thread, folder): [descriptor, locks it holds, key]. A
 # descriptor is closed only when idle (closing it would release its locks).
-_descriptors: dict[tuple[int, int, str], list[int]] = {}
+_descriptors: dict[tuple[int, int, str], list] = {}
 _MAX_IDLE_DESCRIPTORS = 64
 
 
@@ -50,26 +50,21 @@ def task_lock_path(folder: str, task_id: str) -> str:
     return os.path.join(folder, name)
 
 
-@contextlib.contextmanager
-def task_locked(folder: str, task_id: str) -> Iterator[None]:
-    """Hold the task's exclusive lock: no other thread or process runs it meanwhile."""
+def task_locked(folder: str, task_id: str) -> contextlib.AbstractContextManager[None]:
+    """Hold the task's exclusive lock: no other thread or process runs it meanwhile.
+
+    >>> with task_locked(folder, task.task_id): ...
+    """
     if USES_FOLDER_LOCK:
-        with _byte_locked(folder, _byte_of(task_id)):
-            yield
-    else:
-        with locked(task_lock_path(folder, task_id)):
-            yield
+        return _ByteLock(folder, _byte_of(task_id))
+    return locked(task_lock_path(folder, task_id))
 
 
-@contextlib.contextmanager
-def append_locked(folder: str) -> Iterator[None]:
+def append_locked(folder: str) -> contextlib.AbstractContextManager[None]:
     """Hold the lock that serializes writers of the folder's manifest log."""
     if USES_FOLDER_LOCK:
-        with _byte_locked(folder, _APPEND_BYTE):
-            yield
-    else:
-        with locked(os.path.join(folder, FOLDER_LOCK_NAME)):
-            yield
+        return _ByteLock(folder, _APPEND_BYTE)
+    return locked(os.path.join(folder, FOLDER_LOCK_NAME))
 
 
 def _byte_of(task_id: str) -> int:
@@ -78,62 +73,64 @@ def _byte_of(task_id: str) -> int:
     return (xxhash.xxh3_64_intdigest(task_id.encode()) >> 2) or 1
 
 
-@contextlib.contextmanager
-def _byte_locked(folder: str, byte: int) -> Iterator[None]:
-    while True:
-        entry = _descriptor(folder)
-        fd = entry[0]
-        fcntl.fcntl(fd, _OFD_SETLKW, struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0))
-        if _still_in_place(fd, folder):
-            break
-        # The folder was deleted (and maybe made again) since this descriptor was opened: a lock
-        # on the old file excludes nobody. Drop it and lock the file that is there now.
-        fcntl.fcntl(fd, _OFD_SETLKW, struct.pack(_FLOCK, fcntl.F_UNLCK, os.SEEK_SET, byte, 1, 0))
-        if entry[1] == 0:
-            forget_folder(folder)
-        else:
-            del _descriptors[(os.getpid(), threading.get_ident(), folder)]
-    entry[1] += 1
-    try:
-        yield
-    finally:
+class _ByteLock:
+    """An exclusive OFD lock on one byte of a folder's lock file (a class, not a generator:
+    a run takes two per task)."""
+
+    __slots__ = ("folder", "byte", "entry")
+
+    def __init__(self, folder: str, byte: int):
+        self.folder, self.byte = folder, byte
+
+    def __enter__(self) -> None:
+        while True:
+            entry = _descriptor(self.folder)
+            _set_lock(entry[0], fcntl.F_WRLCK, self.byte)
+            if _still_in_place(entry[0], self.folder):
+                break
+            # The folder was deleted (and maybe made again) since this descriptor was opened: a
+            # lock on the old file excludes nobody. Drop it and lock the file that is there now.
+            _set_lock(entry[0], fcntl.F_UNLCK, self.byte)
+            del _descriptors[entry[2]]
+            if entry[1] == 0:
+                os.close(entry[0])
+        entry[1] += 1
+        self.entry = entry
+
+    def __exit__(self, *exc: object) -> None:
+        entry = self.entry
         entry[1] -= 1
-        fcntl.fcntl(fd, _OFD_SETLKW, struct.pack(_FLOCK, fcntl.F_UNLCK, os.SEEK_SET, byte, 1, 0))
+        _set_lock(entry[0], fcntl.F_UNLCK, self.byte)
+        if entry[1] == 0 and _descriptors.get(entry[2]) is not entry:
+            os.close(entry[0])  # replaced while held (the folder was made again): now idle
+
+
+def _set_lock(fd: int, kind: int, byte: int) -> None:
+    fcntl.fcntl(fd, _OFD_SETLKW, struct.pack(_FLOCK, kind, os.SEEK_SET, byte, 1, 0))
 
 
 def _still_in_place(fd: int, folder: str) -> bool:
-    try:
-        return os.stat(os.path.join(folder, FOLDER_LOCK_NAME)).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
+    # Deleting the folder (or the lock file) unlinks the file this descriptor holds.
+    return os.fstat(fd).st_nlink > 0
 
 
-def _descriptor(folder: str) -> list[int]:
+def _descriptor(folder: str) -> list:
     key = (os.getpid(), threading.get_ident(), folder)
     entry = _descriptors.get(key)
     if entry is not None:
         return entry
     if len(_descriptors) >= _MAX_IDLE_DESCRIPTORS:
         _close_idle()
-    entry = _descriptors[key] = [_open_lock_file(os.path.join(folder, FOLDER_LOCK_NAME)), 0]
+    entry = _descriptors[key] = [_open_lock_file(os.path.join(folder, FOLDER_LOCK_NAME)), 0, key]
     return entry
 
 
 def _close_idle() -> None:
     pid = os.getpid()
-    for key, (fd, held) in list(_descriptors.items()):
+    for key, (fd, held, _) in list(_descriptors.items()):
         if key[0] != pid:  # inherited from a parent process: not ours to use or close
             del _descriptors[key]
         elif held == 0:
-            os.close(fd)
-            del _descriptors[key]
-
-
-def forget_folder(folder: str) -> None:
-    """Close idle descriptors of a folder that is being deleted."""
-    pid = os.getpid()
-    for key, (fd, held) in list(_descriptors.items()):
-        if key[0] == pid and key[2] == folder and held == 0:
             os.close(fd)
             del _descriptors[key]
 

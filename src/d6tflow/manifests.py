@@ -23,6 +23,8 @@ LOG_NAME = ".manifests.jsonl"
 #: Rewrite a log once it holds more than this many superseded lines and more than current ones.
 COMPACT_AFTER = 1000
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # compact, built once
+
 # Bumped at the start of each state check: a log is looked at (stat) at most once per check.
 _generation = 0
 
@@ -99,7 +101,7 @@ class ManifestLog:
 
     def append(self, record: dict) -> None:
         """Append ``record`` (a manifest or a tombstone): the moment a task's run is committed."""
-        line = json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n"
+        line = _ENCODER.encode(record).encode("utf-8") + b"\n"
         with locks.append_locked(self.folder):
             # Opened under the lock, so it is the file that is there now (not one a compaction
             # replaced); kept open only for this line, so no descriptor lingers per folder.
@@ -132,7 +134,7 @@ class ManifestLog:
     def _compact(self) -> None:
         """Rewrite the log with current records only (called under the append lock)."""
         self.refresh()
-        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in self.records.values())
+        text = "".join(_ENCODER.encode(r) + "\n" for r in self.records.values())
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
         self.refresh()
 

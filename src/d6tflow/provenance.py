@@ -15,6 +15,7 @@ later state check compares each with today's, and says in words what changed.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import time
@@ -23,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from d6tflow import locks, settings, store
 from d6tflow.errors import OutputError
-from d6tflow.fingerprint import code_of, file_hash, file_stat
-from d6tflow.manifests import log_of
+from d6tflow.fingerprint import code_of, file_hash, file_record, file_stat
+from d6tflow.manifests import ManifestLog, log_of
 from d6tflow.status import COMPLETE, State, Status
 from d6tflow.targets import DataTarget
 
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("d6tflow")
 
 
+_records_by_output: dict[int, tuple[Any, tuple]] = {}
+
+
+@functools.cache
 def _version() -> str:
     from d6tflow import __version__
 
@@ -50,28 +55,33 @@ def output_folder(task: TaskData) -> str:
     return _records_of(task)[1]
 
 
-def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str]:
-    """(file targets, their folder), remembered on the task while its outputs stay the same:
-    a state check of a large flow asks for them several times per task."""
+def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str, ManifestLog | None]:
+    """(file targets, their folder, its manifest log), remembered on the task while its outputs
+    stay the same: running and checking a task asks for them several times."""
     output = task.output()
-    cached = task.__dict__.get("_provenance_paths")
+    # Keyed by the output object, which equal tasks share (TaskData.output); holding it in the
+    # value keeps its id from being reused.
+    cached = _records_by_output.get(id(output))
     if cached is not None and cached[0] is output:
         return cached[1]
     targets = output if isinstance(output, dict) else {"data": output}
     if not all(type(t).save is DataTarget.save for t in targets.values()):
-        found: tuple[dict, str] = ({}, "")  # custom targets write where they like
+        found: tuple = ({}, "", None)  # custom targets write where they like
     else:
-        found = (targets, os.path.dirname(next(iter(targets.values()))._path))
-    task.__dict__["_provenance_paths"] = (output, found)
+        folder = os.path.dirname(next(iter(targets.values()))._path)
+        found = (targets, folder, log_of(folder))
+    if len(_records_by_output) >= 200_000:
+        _records_by_output.clear()
+    _records_by_output[id(output)] = (output, found)
     return found
 
 
 def manifest_of(task: Any, fresh: bool = False) -> dict | None:
     """The committed manifest of a task, if it has one."""
-    targets = file_targets(task) if hasattr(task, "persist") else {}
-    if not targets:
+    if not hasattr(task, "persist"):
         return None
-    return log_of(output_folder(task)).get(task.task_id, fresh)
+    log = _records_of(task)[2]
+    return None if log is None else log.get(task.task_id, fresh)
 
 
 def _output_hashes(task: Any) -> dict[str, str] | None:
@@ -101,11 +111,11 @@ def declared_inputs(task: Any) -> list[str]:
 
 def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     """COMPLETE, PENDING or STALE for a data task, given its dependencies' statuses."""
-    targets = file_targets(task)
+    targets, _, log = _records_of(task)
     if not targets:
         return assess_by_existence(task, deps)
     stats = {key: file_stat(t._path) for key, t in targets.items()}
-    manifest = manifest_of(task)
+    manifest = log.get(task.task_id)
     missing = [key for key, st in stats.items() if st is None]
     if missing:
         if len(missing) == len(stats) and manifest is None:
@@ -209,11 +219,10 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
     Holds the task's lock, so two processes never run the same task at once; the second finds
     it complete and returns False without running it.
     """
-    targets = file_targets(task)
+    targets, folder, log = _records_of(task)
     if not targets:
         body()
         return True
-    folder = output_folder(task)
     store.ensure_dir(folder)
     with locks.task_locked(folder, task.task_id):
         if is_current(task):
@@ -228,20 +237,21 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
                     f"{task!r}.run() finished without saving output(s) {missing}. Call "
                     "self.save(...) in run() (with a dict of every persist key for several)."
                 )
-            _commit(task, targets, staged, started)
+            _commit(task, targets, log, staged, started)
     return True
 
 
-def _commit(task: Any, targets: dict[str, DataTarget], staged: dict, started: float) -> None:
+def _commit(
+    task: Any, targets: dict[str, DataTarget], log: ManifestLog, staged: dict, started: float
+) -> None:
     outputs = {}
     for key, target in targets.items():
-        source = staged[target._path] or target._path
-        size, mtime_ns = file_stat(source)  # type: ignore[misc]
+        size, mtime_ns, content = file_record(staged[target._path] or target._path)
         outputs[key] = {
             "file": os.path.basename(target._path),
             "size": size,
             "mtime_ns": mtime_ns,
-            "hash": file_hash(source),
+            "hash": content,
         }
     ended = time.time()
     manifest = {
@@ -255,9 +265,9 @@ def _commit(task: Any, targets: dict[str, DataTarget], staged: dict, started: fl
             if (hashes := _output_hashes(dep)) is not None
         },
         "inputs": {
-            path: {"size": st[0], "mtime_ns": st[1], "hash": file_hash(path)}
+            path: {"size": st[0], "mtime_ns": st[1], "hash": st[2]}
             for path in declared_inputs(task)
-            if (st := file_stat(path)) is not None
+            if (st := _input_record(path)) is not None
         },
         "outputs": outputs,
         "started": _iso(started),
@@ -265,9 +275,16 @@ def _commit(task: Any, targets: dict[str, DataTarget], staged: dict, started: fl
         "duration": round(ended - started, 6),
         "d6tflow": _version(),
     }
-    log_of(output_folder(task)).append(manifest)  # the commit; now the outputs appear
+    log.append(manifest)  # the commit; now the outputs appear
     for target in targets.values():
         store.publish(target._path)
+
+
+def _input_record(path: str) -> tuple[int, int, str] | None:
+    try:
+        return file_record(path)
+    except FileNotFoundError:
+        return None
 
 
 def _iso(timestamp: float) -> str:
@@ -282,5 +299,6 @@ def outputs_staged(task: Any) -> bool:
 
 def remove_records(task: Any) -> None:
     """Forget the task's manifest: its outputs are being removed or replaced."""
-    if file_targets(task):
-        log_of(output_folder(task)).remove(task.task_id)
+    log = _records_of(task)[2]
+    if log is not None:
+        log.remove(task.task_id)

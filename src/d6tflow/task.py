@@ -22,6 +22,9 @@ from d6tflow.utils import flatten, map_structure
 logger = logging.getLogger("d6tflow")
 
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_]")
+# luigi's serialization of the parameters that make the id; built once (json.dumps with options
+# builds an encoder per call).
+_ID_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 _TASK_ID_HASH_LEN = 10
 
 # Bumped whenever a parameter is added to any task class, so cached parameter lists refresh.
@@ -96,6 +99,7 @@ class Task(metaclass=TaskMeta):
         self._key = (type(self), self.task_id, path)
         self._hash = hash(self._key)
         self._requires_cache: Any = _UNSET
+        self._deps_cache: list[Task] | None = None
 
     # -- parameters ------------------------------------------------------------------------------
 
@@ -122,16 +126,18 @@ class Task(metaclass=TaskMeta):
 
     @classmethod
     def _bind(cls, params: list, args: tuple, kwargs: dict) -> dict[str, Any]:
-        positional = [(n, p) for n, p in params if p.positional]
-        if len(args) > len(positional):
-            raise ParameterError(
-                f"{cls.__name__} takes {len(positional)} positional parameter(s), got {len(args)}"
-            )
-        given = dict(kwargs)
-        for (name, _), value in zip(positional, args, strict=False):
-            if name in given:
-                raise ParameterError(f"{cls.__name__}: parameter '{name}' given twice")
-            given[name] = value
+        given = kwargs  # a fresh dict of this call's keyword arguments: ours to consume
+        if args:
+            positional = [(n, p) for n, p in params if p.positional]
+            if len(args) > len(positional):
+                raise ParameterError(
+                    f"{cls.__name__} takes {len(positional)} positional parameter(s), "
+                    f"got {len(args)}"
+                )
+            for (name, _), value in zip(positional, args, strict=False):
+                if name in given:
+                    raise ParameterError(f"{cls.__name__}: parameter '{name}' given twice")
+                given[name] = value
         values: dict[str, Any] = {}
         for name, param in params:
             if name in given:
@@ -196,7 +202,7 @@ class Task(metaclass=TaskMeta):
 
     def _compute_task_id(self) -> str:
         params = self.to_str_params(only_significant=True, only_public=True)
-        blob = json.dumps(params, separators=(",", ":"), sort_keys=True)
+        blob = _ID_ENCODER.encode(params)
         digest = hashlib.md5(blob.encode("utf-8")).hexdigest()[:_TASK_ID_HASH_LEN]
         names = sorted(params)[: settings._id_nparams]
         summary = "_".join(params[n][: settings._id_param_len] for n in names)
@@ -265,6 +271,8 @@ class Task(metaclass=TaskMeta):
 
     def deps(self) -> list[Task]:
         """The tasks this one needs, as a flat list (``requires()`` checked and flattened)."""
+        if self._deps_cache is not None:
+            return self._deps_cache
         found = flatten(self._requires())
         for dep in found:
             if not isinstance(dep, Task):
@@ -276,6 +284,7 @@ class Task(metaclass=TaskMeta):
                 raise TaskDefinitionError(
                     f"{self!r}.requires() returned {dep!r}, which is not a task.{hint}"
                 )
+        self._deps_cache = found
         return found
 
     def _graph_deps(self) -> list[Task]:

@@ -11,9 +11,15 @@ from d6tflow import settings, store
 from d6tflow.errors import TaskNotCompleteError
 from d6tflow.formats import Format, get_format
 from d6tflow.loading import load_inputs, load_outputs
+from d6tflow.provenance import assess, outputs_staged, remove_records
 from d6tflow.targets import CacheTarget, DataTarget, Target
 from d6tflow.task import Task, builtin
 from d6tflow.utils import confirm_prompt, flatten, map_structure
+
+
+# Targets by task identity and naming state, shared by equal task instances (see output()).
+_outputs_by_task: dict[tuple, Any] = {}
+_MAX_REMEMBERED_OUTPUTS = 200_000
 
 
 def _pickle_to(path: Path, data: Any) -> None:
@@ -107,18 +113,33 @@ class TaskData(Task):
         """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
         # Targets depend on the data folder and naming settings, which may change between calls.
         state = (settings.dirpath, settings.save_with_param, self.path)
-        if self.__dict__.get("_outputs_cache") is None or self._outputs_cache[0] != state:
-            targets = {key: self._make_target(key) for key in self.persist}
-            result = targets["data"] if list(self.persist) == ["data"] else targets
-            self._outputs_cache = (state, result)
-        return self._outputs_cache[1]
+        cached = self.__dict__.get("_outputs_cache")
+        if cached is None or cached[0] != state:
+            # Equal tasks have equal outputs: a graph rebuilt for the next run (new instances
+            # from requires()) finds them here instead of making every target again.
+            key = (
+                type(self),
+                self.task_id,
+                state,
+                tuple(self.persist),
+                getattr(self, "target_dir", None),
+                getattr(self, "task_group", None),
+                getattr(self, "save_attrib", True),
+            )
+            result = _outputs_by_task.get(key)
+            if result is None:
+                targets = {name: self._make_target(name) for name in self.persist}
+                result = targets["data"] if list(self.persist) == ["data"] else targets
+                if len(_outputs_by_task) >= _MAX_REMEMBERED_OUTPUTS:
+                    _outputs_by_task.clear()
+                _outputs_by_task[key] = result
+            cached = self._outputs_cache = (state, result)
+        return cached[1]
 
     def _cascades(self) -> bool:
         return settings.check_dependencies and not self.external
 
     def _assess(self, deps: list) -> Any:
-        from d6tflow.provenance import assess
-
         return assess(self, deps)
 
     @builtin
@@ -136,8 +157,6 @@ class TaskData(Task):
         Outside ``run()`` (e.g. to provide an external task's data by hand) the outputs are
         taken as they are: the manifest of an earlier run no longer describes them and goes.
         """
-        from d6tflow.provenance import outputs_staged, remove_records
-
         if not outputs_staged(self):
             remove_records(self)
         if list(self.persist) == ["data"]:
@@ -230,8 +249,6 @@ class TaskData(Task):
         if confirm and not confirm_prompt(f"invalidating task {self!r}", targets):
             print("Cancelled")
             return False
-        from d6tflow.provenance import remove_records
-
         remove_records(self)
         for target in targets:
             target.invalidate()

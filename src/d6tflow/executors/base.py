@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from d6tflow.errors import FlowFailedError, OutputError
+from d6tflow.provenance import run_and_commit
+from d6tflow.task_data import TaskData
 from d6tflow.utils import flatten, map_structure
 
 if TYPE_CHECKING:
@@ -72,9 +74,6 @@ def execute_task(task: Task) -> TaskOutcome:
 
 
 def _run(task: Task) -> bool:
-    from d6tflow.provenance import run_and_commit
-    from d6tflow.task_data import TaskData
-
     if getattr(task, "_run_is_graph_only", False):
         return True  # an aggregator's yielded tasks are graph dependencies, already complete
     if isinstance(task, TaskData) and getattr(type(task).complete, "_d6tflow_builtin", False):
