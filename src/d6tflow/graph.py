@@ -13,6 +13,7 @@ from d6tflow.errors import CycleError
 from d6tflow.fingerprint import forget_code
 from d6tflow.manifests import begin_check
 from d6tflow.status import COMPLETE, State, Status, counts_as_done
+from d6tflow.utils import gc_paused
 
 if TYPE_CHECKING:
     from d6tflow.task import Task
@@ -28,7 +29,8 @@ class Graph:
         self.roots: list[Task] = list(dict.fromkeys(roots))
         self.deps: dict[Task, list[Task]] = {}
         self.order: list[Task] = []
-        self._build()
+        with gc_paused():
+            self._build()
 
     def _build(self) -> None:
         # Iterative depth-first search; "open" tasks are on the current path, so meeting one
@@ -73,6 +75,10 @@ class Graph:
         """
         forget_code()  # code and manifests may have changed since the last check
         begin_check()
+        with gc_paused():
+            return self._states()
+
+    def _states(self) -> dict[Task, Status]:
         status: dict[Task, Status] = {}
         for task in self.order:
             if getattr(type(task).complete, "_d6tflow_builtin", False):

@@ -77,7 +77,7 @@ class _ByteLock:
     """An exclusive OFD lock on one byte of a folder's lock file (a class, not a generator:
     a run takes two per task)."""
 
-    __slots__ = ("folder", "byte", "entry")
+    __slots__ = ("byte", "entry", "folder")
 
     def __init__(self, folder: str, byte: int):
         self.folder, self.byte = folder, byte

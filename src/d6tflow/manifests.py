@@ -18,6 +18,7 @@ import json
 import os
 
 from d6tflow import locks, store
+from d6tflow.utils import gc_paused
 
 LOG_NAME = ".manifests.jsonl"
 #: Rewrite a log once it holds more than this many superseded lines and more than current ones.
@@ -84,7 +85,8 @@ class ManifestLog:
         end = data.rfind(b"\n") + 1  # a line still being written is read next time
         if end:
             self._offset = offset + end
-            self._apply(_parse(data[:end]))
+            with gc_paused():
+                self._apply(_parse(data[:end]))
 
     def _apply(self, records: list[dict]) -> None:
         for record in records:

@@ -16,7 +16,6 @@ from d6tflow.targets import CacheTarget, DataTarget, Target
 from d6tflow.task import Task, builtin
 from d6tflow.utils import confirm_prompt, flatten, map_structure
 
-
 # Targets by task identity and naming state, shared by equal task instances (see output()).
 _outputs_by_task: dict[tuple, Any] = {}
 _MAX_REMEMBERED_OUTPUTS = 200_000

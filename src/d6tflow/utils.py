@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import gc
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 __all__ = [
@@ -12,6 +14,23 @@ __all__ = [
     "params_generator_multiple",
     "params_generator_single",
 ]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while building many small objects at once.
+
+    Building the graph of a large flow or reading a folder's manifests creates hundreds of
+    thousands of objects and no cyclic garbage; the collector would walk them over and over
+    (about a quarter of a state check's time). Reference counting still frees what goes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def flatten(struct: Any) -> list[Any]:
