@@ -4,8 +4,10 @@
 
 MODE is `wide` or `chain` (first run, then a no-op rerun in the same process), `wide-rerun` or
 `chain-rerun` (a no-op rerun in a new process over an existing DATA_DIR), or `floor-wide` /
-`floor-chain` (the same file writes with plain Python, no framework; `floor-atomic-wide` /
-`floor-atomic-chain` write each file to a temporary name first and rename it into place).
+`floor-chain` (the same file writes with plain Python, no framework; `floor-committed-wide` /
+`floor-committed-chain` also do by hand what "nothing half-written counts" costs in any
+implementation: a lock per task, the file written to a temporary name, fingerprinted, a manifest
+line appended, then renamed into place).
 
 Only the public API of the original d6tflow 0.2.8 is used, so the very same file measures ours and
 the peer. Results are printed as `BENCH {json}` lines, flushed one by one, because the original
@@ -138,9 +140,8 @@ def run_framework(kind: str, n: int, data_dir: Path, rerun_only: bool) -> None:
         emit(phase=phase, seconds=seconds)
 
 
-def run_floor(kind: str, n: int, data_dir: Path, atomic: bool) -> None:
-    """The same pickle files written by a plain loop: the cost of the I/O alone. The atomic variant
-    shows what crash-safe writes (temporary file + rename) cost on this disk."""
+def run_floor(kind: str, n: int, data_dir: Path) -> None:
+    """The same pickle files written by a plain loop: the cost of the I/O alone."""
     folder = data_dir / "floor"
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -150,11 +151,60 @@ def run_floor(kind: str, n: int, data_dir: Path, atomic: bool) -> None:
         if kind == "chain":
             value = 0 if previous is None else read_pickle(previous) + 1
         path = folder / f"Task_{i}-data.pkl"
-        target = path.with_suffix(".tmp") if atomic else path
-        with open(target, "wb") as f:
+        with open(path, "wb") as f:
             pickle.dump(value, f)
-        if atomic:
-            os.replace(target, path)
+        previous = path
+    emit(phase="floor", seconds=time.perf_counter() - start)
+
+
+def run_committed_floor(kind: str, n: int, data_dir: Path) -> None:
+    """The plain loop plus, per task, what a crash-safe commit needs whatever the framework: a
+    byte lock held while the task works and one while its manifest line is appended (Linux OFD
+    locks on one file), a check that the output is not there yet, the file written to a temporary
+    name, fingerprinted (xxh3-128) and stat'ed, a JSON manifest line appended, then the rename."""
+    import fcntl
+    import struct
+
+    import xxhash
+
+    folder = data_dir / "floor"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    log = str(folder / ".manifests.jsonl")
+
+    def lock(kind_: int, byte: int) -> None:
+        fcntl.fcntl(lock_fd, fcntl.F_OFD_SETLKW, struct.pack("hhqqi", kind_, 0, byte, 1, 0))
+
+    start = time.perf_counter()
+    previous: str | None = None
+    for i in range(n):
+        path = f"{folder}/Task_{i}-data.pkl"
+        lock(fcntl.F_WRLCK, i + 1)
+        with contextlib.suppress(FileNotFoundError):
+            os.stat(path)
+        value = i
+        if kind == "chain":
+            value = 0 if previous is None else read_pickle(previous) + 1
+        tmp = f"{folder}/.tmp-Task_{i}-data.pkl"
+        with open(tmp, "wb") as f:
+            pickle.dump(value, f)
+        fd = os.open(tmp, os.O_RDONLY)
+        st = os.fstat(fd)
+        digest = xxhash.xxh3_128(os.read(fd, st.st_size + 1)).hexdigest()
+        os.close(fd)
+        record = {
+            "task_id": f"Task_{i}",
+            "params": {"i": str(i)},
+            "outputs": {"data": {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "hash": digest}},
+        }
+        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        lock(fcntl.F_WRLCK, 0)
+        log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(log_fd, line)
+        os.close(log_fd)
+        lock(fcntl.F_UNLCK, 0)
+        os.replace(tmp, path)
+        lock(fcntl.F_UNLCK, i + 1)
         previous = path
     emit(phase="floor", seconds=time.perf_counter() - start)
 
@@ -165,8 +215,10 @@ def main(argv: list[str]) -> int:
     words = mode.split("-")
     kind = words[-1] if words[0] == "floor" else words[0]
     try:
-        if words[0] == "floor":
-            run_floor(kind, n, data_dir, atomic="atomic" in words)
+        if words[0] == "floor" and "committed" in words:
+            run_committed_floor(kind, n, data_dir)
+        elif words[0] == "floor":
+            run_floor(kind, n, data_dir)
         else:
             run_framework(kind, n, data_dir, rerun_only=mode.endswith("rerun"))
     except BaseException as e:  # report any failure, RecursionError included, as one line

@@ -7,7 +7,6 @@ import itertools
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ TEMP_PREFIX = ".tmp-"
 
 # Temporary names are unique by process id (taken at write time, so forked workers differ), a
 # random part (processes on other machines sharing the folder) and a counter.
-_random_token = uuid.uuid4().hex[:6]
+_random_token = os.urandom(3).hex()
 _tmp_counter = itertools.count()
 
 # Outputs of running tasks: final path -> staged temporary path (None until first saved).
