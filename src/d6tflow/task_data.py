@@ -104,9 +104,8 @@ class TaskData(Task):
             store.ensure_dir(os.path.dirname(path))
             return self.target_class(path)
         fmt = get_format(self._format_name())
-        if fmt.in_memory:
-            return CacheTarget(self._getpath(key))
-        return DataTarget(self._getpath(key), fmt)
+        path = self._getpath(key, fmt.ext if self.target_ext is None else self.target_ext)
+        return CacheTarget(path) if fmt.in_memory else DataTarget(path, fmt)
 
     def output(self) -> Any:
         """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
