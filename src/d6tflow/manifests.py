@@ -111,12 +111,14 @@ class ManifestLog:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 st = os.fstat(fd)
-                if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+                # What was read ends with a newline; past it, look whether a crash tore a line.
+                known = (st.st_dev, st.st_ino) == self._identity and st.st_size == self._offset
+                if st.st_size and not known and os.pread(fd, 1, st.st_size - 1) != b"\n":
                     line = b"\n" + line  # a crash tore the last line: keep ours apart from it
                 os.write(fd, line)
             finally:
                 os.close(fd)
-            if (st.st_dev, st.st_ino) == self._identity and st.st_size == self._offset:
+            if known:
                 # Nobody else wrote since we last read: take our own line without reading it.
                 self._offset += len(line)
                 self._apply([record])
