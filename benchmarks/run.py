@@ -7,6 +7,7 @@ No argument runs every section. Environment:
     BENCH_PEER=0            skip the original d6tflow (else run from .venv-peer: `make bench-peer`)
     BENCH_PEER_TIMEOUT=300  seconds per peer process; BENCH_OURS_TIMEOUT=600 the same for ours
     BENCH_PARQUET_ROWS      rows of the Parquet frame (default 5,000,000)
+    BENCH_SCRATCH=/dev/shm  where the workloads write (default benchmarks/.work/, on the disk)
 Progress goes to stderr; the report goes to stdout and to benchmarks/.work/report.md.
 
 Every measurement runs in child processes, so this script needs only the standard library; the
@@ -55,6 +56,7 @@ def header(elapsed: float, load_at_start: str) -> str:
         f"- ours: {OURS_PYTHON}; peer (original d6tflow 0.2.8 over luigi): {peer}",
         f"- mode: {mode}; the whole run took {elapsed:.0f} s; 1-minute load average before it: "
         f"{load_at_start} (above ~0.5, other work was sharing the CPUs)",
+        f"- workloads wrote to: {os.environ.get('BENCH_SCRATCH') or WORK_DIR}",
         "- ratios are ours ÷ other (below 1: ours is faster); PASS/MISS compare ours to its target",
     ]
     return "\n".join(lines)
