@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from pathlib import Path
@@ -19,6 +20,12 @@ from d6tflow.utils import confirm_prompt, flatten, map_structure
 # Targets by task identity and naming state, shared by equal task instances (see output()).
 _outputs_by_task: dict[tuple, Any] = {}
 _MAX_REMEMBERED_OUTPUTS = 200_000
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_of(base: str, sub: str) -> str:
+    """``os.path.join(base, sub)``, remembered: every task of a class shares its folder."""
+    return os.path.join(base, sub)
 
 
 def _pickle_to(path: Path, data: Any) -> None:
@@ -88,7 +95,7 @@ class TaskData(Task):
         name = f"{self.task_id}-{key}.{ext}" if with_id else f"{key}.{ext}"
         folder = getattr(self, "target_dir", None)
         base = self._base_dir()
-        path = os.path.join(base, folder or self.task_family, name)
+        path = os.path.join(_folder_of(base, folder or self.task_family), name)
         if folder is None and "_" in self.task_family and not os.path.exists(path):
             # The original cut the folder name at the first underscore; find what it wrote there.
             legacy = os.path.join(base, self.task_id.split("_")[0], name)
