@@ -7,8 +7,7 @@ keeps working.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class D6tflowError(Exception):
@@ -46,8 +45,7 @@ class OutputError(D6tflowError, RuntimeError):
     """Saving or loading an output failed, or run() finished without saving its outputs."""
 
 
-@dataclass
-class TaskFailure:
+class TaskFailure(NamedTuple):
     """One failed task: the exception it raised and the formatted traceback."""
 
     task: Any

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import inspect
 import os
 import stat
 import sys
@@ -153,6 +152,8 @@ class _StripDocstrings(ast.NodeTransformer):
 
 def _normalized_source(func: types.FunctionType) -> tuple[str, ast.AST | None]:
     """The function's code without comments, docstrings or formatting; bytecode if no source."""
+    import inspect  # here, not at the top: importing it costs ~10 ms of `import d6tflow`
+
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
     except (OSError, TypeError, SyntaxError, IndentationError):

@@ -12,7 +12,6 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
 from typing import Any
 
 from d6tflow import settings
@@ -38,22 +37,34 @@ class TaskState(str, enum.Enum):
     STALE_KEPT = "stale, kept"  # stale, not rerun because rerun_stale is off
 
 
-@dataclass
 class RunResult:
     """What ``d6tflow.run`` did: truthy only if every task is complete at the end.
 
-    ``status`` maps every scheduled task to its :class:`TaskState`; ``failures`` lists a
-    :class:`~d6tflow.errors.TaskFailure` per failed task; ``summary`` is the printed report.
+    ``status`` maps every scheduled task to its :class:`TaskState`; ``reasons`` says why each task
+    that ran (or was kept stale) needed to ("parameters new", "code of … changed");
+    ``failures`` lists a :class:`~d6tflow.errors.TaskFailure` per failed task; ``summary`` is the
+    printed report; ``cancelled`` is True when the user declined the confirmation prompt.
     """
 
-    status: dict[Task, TaskState] = field(default_factory=dict)
-    #: Why each task that ran (or was kept stale) needed to: "parameters new", "code of … changed".
-    reasons: dict[Task, tuple[str, ...]] = field(default_factory=dict)
-    failures: list[TaskFailure] = field(default_factory=list)
-    summary: str = ""
-    duration: float = 0.0
-    #: True when the user declined the confirmation prompt and nothing ran.
-    cancelled: bool = False
+    def __init__(
+        self,
+        status: dict[Task, TaskState] | None = None,
+        reasons: dict[Task, tuple[str, ...]] | None = None,
+        failures: list[TaskFailure] | None = None,
+        summary: str = "",
+        duration: float = 0.0,
+        cancelled: bool = False,
+    ):
+        self.status = {} if status is None else status
+        self.reasons = {} if reasons is None else reasons
+        self.failures = [] if failures is None else failures
+        self.summary = summary
+        self.duration = duration
+        self.cancelled = cancelled
+
+    def __repr__(self) -> str:
+        counts = {state.value: n for state in TaskState if (n := len(self.tasks(state)))}
+        return f"RunResult(ok={bool(self)}, tasks={counts}, duration={self.duration:.3f})"
 
     @property
     def scheduling_succeeded(self) -> bool:

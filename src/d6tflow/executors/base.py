@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import traceback
+import types
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from d6tflow.errors import FlowFailedError, OutputError
 from d6tflow.provenance import run_and_commit
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
     from d6tflow.task import Task
 
 
-@dataclass
-class TaskOutcome:
+class TaskOutcome(NamedTuple):
     """What came of running one task; ``error`` is None on success. Picklable, so it can come
     back from another process. ``ran`` is False when another run had completed it meanwhile."""
 
@@ -84,7 +82,7 @@ def _run(task: Task) -> bool:
 
 def _run_body(task: Task, check_outputs: bool) -> None:
     result = task.run()
-    if inspect.isgenerator(result):
+    if isinstance(result, types.GeneratorType):
         _drive_dynamic(task, result)
     missing = _missing_outputs(task) if check_outputs else []
     if missing:
