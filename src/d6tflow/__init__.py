@@ -25,9 +25,12 @@ format is used.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from d6tflow import errors, formats, settings, targets, tasks, utils
 from d6tflow.cache import data
-from d6tflow.catalog import catalog, verify
+from d6tflow.catalog import catalog, verify  # eager: the submodule has the function's name
 from d6tflow.display import preview, show
 from d6tflow.errors import FlowFailedError
 from d6tflow.graph import taskflow_downstream, taskflow_upstream
@@ -61,12 +64,34 @@ from d6tflow.params import (
     YearParameter,
 )
 from d6tflow.scheduler import RunResult, TaskState, run
-from d6tflow.share import FlowExport, FlowImport, dotdict
 from d6tflow.store import set_dir
 from d6tflow.task import Task
-from d6tflow.workflow import Workflow, WorkflowMulti
 
 __version__ = "1.0.0.dev0"
+
+# Loaded on first use (PEP 562): they are not needed to define and run tasks, and importing them
+# up front would add to every `import d6tflow`.
+_LAZY = {
+    "Workflow": "d6tflow.workflow",
+    "WorkflowMulti": "d6tflow.workflow",
+    "FlowExport": "d6tflow.share",
+    "FlowImport": "d6tflow.share",
+    "dotdict": "d6tflow.share",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'd6tflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "BoolParameter",
