@@ -229,3 +229,19 @@ def test_check_dependencies_off_does_not_rerun_downstream_of_missing_upstream():
     assert Chain(i=2).complete()
     result = d6tflow.run(Chain(i=2), execution_summary=False)
     assert result.status == {Chain(i=2): TaskState.COMPLETE}
+
+
+def test_the_garbage_collector_is_left_as_the_user_had_it():
+    # d6tflow pauses the cyclic collector while it builds graphs and checks states; a user's
+    # process must get it back in the state it was in.
+    import gc
+
+    assert gc.isenabled()
+    d6tflow.run(Leaf(name="gc"), execution_summary=False)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Leaf(name="gc").outputLoad()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

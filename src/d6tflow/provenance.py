@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("d6tflow")
 
-
+# (file targets, folder, manifest log) by id of the output object they were derived from.
 _records_by_output: dict[int, tuple[Any, tuple]] = {}
 
 
