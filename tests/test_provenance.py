@@ -343,3 +343,43 @@ def test_two_processes_running_the_same_flow_run_each_task_once(tmp_path):
     assert [p.returncode for p in procs] == [0, 0]
     assert [o.strip() for o in outs] == ["600000", "600000"]
     assert sorted(log.read_text().split()) == ["Slow0", "Slow1", "Slow2", "Total"]
+
+
+SCRIPT_FLOW = """
+import d6tflow
+
+
+def scale(values):
+    return [v * 2 for v in values]
+
+
+class Numbers(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save([1, 2, 3])
+
+
+@d6tflow.requires(Numbers)
+class Scaled(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save(scale(self.inputLoad()))
+
+
+if __name__ == "__main__":
+    d6tflow.set_dir("data")
+    d6tflow.run(Scaled(), execution_summary=False)
+"""
+
+
+def test_a_flow_run_as_a_script_is_complete_when_imported(tmp_path):
+    # `python flow.py`, then a notebook does `from flow import Scaled`: same code, same outputs.
+    (tmp_path / "scriptflow.py").write_text(SCRIPT_FLOW)
+    subprocess.run([sys.executable, "scriptflow.py"], cwd=tmp_path, check=True)
+    check = (
+        "import d6tflow, scriptflow; from d6tflow.graph import Graph; d6tflow.set_dir('data');"
+        "print(Graph([scriptflow.Scaled()]).states()[scriptflow.Scaled()].describe());"
+        "print(scriptflow.Scaled().outputLoad())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split("\n")[:2] == ["COMPLETE", "[2, 4, 6]"], out.stdout

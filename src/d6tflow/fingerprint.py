@@ -129,6 +129,21 @@ def is_user_module(module_name: str) -> bool:
     )
 
 
+def module_label(module_name: str) -> str:
+    """A module's name as the fingerprint records it. A script run as ``__main__`` is named as
+    it would be when imported (``python flow.py`` and ``import flow`` see the same code, so a
+    flow run as a script stays complete when a notebook imports it). Notebooks and the REPL keep
+    ``__main__``."""
+    if module_name != "__main__":
+        return module_name
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":  # python -m package.flow
+        return spec.name
+    path = getattr(main, "__file__", None)
+    return os.path.splitext(os.path.basename(path))[0] if path else module_name
+
+
 def _function_of(value: Any) -> types.FunctionType | None:
     if isinstance(value, (staticmethod, classmethod)):
         value = value.__func__
@@ -185,7 +200,7 @@ def _closure_text(func: types.FunctionType) -> str:
 
 def _describe(value: Any) -> str:
     if isinstance(value, type):
-        return f"{value.__module__}.{value.__qualname__}"
+        return f"{module_label(value.__module__)}.{value.__qualname__}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_describe(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -298,15 +313,14 @@ class CodeFingerprint:
             if isinstance(obj, type):
                 if issubclass(obj, Task) or not is_user_module(obj.__module__):
                     continue
+                label = f"{module_label(obj.__module__)}.{obj.__qualname__}"
                 for name, value in vars(obj).items():
                     if name not in _ENGINE_ATTRIBUTES:
-                        found[f"{obj.__module__}.{obj.__qualname__}.{name}"] = self._member(
-                            value, pending
-                        )
+                        found[f"{label}.{name}"] = self._member(value, pending)
                 continue
             func = _function_of(obj)
             if func is None or not is_user_module(func.__module__):
                 continue
             text, tree = self._source(func)
-            found[f"{func.__module__}.{func.__qualname__}"] = text_hash(text)
+            found[f"{module_label(func.__module__)}.{func.__qualname__}"] = text_hash(text)
             pending.extend(_referenced(func, tree))
