@@ -9,7 +9,18 @@ import time
 
 import pytest
 
+import d6tflow
 from d6tflow import locks
+
+
+@pytest.fixture(params=["folder lock file", "lock file per task"])
+def lock_mode(request, monkeypatch):
+    """Both ways of locking: Linux's byte locks on one file per folder, and the one lock file
+    per task that macOS uses (flock; Windows takes filelock's equivalent)."""
+    if request.param == "folder lock file" and not locks.USES_FOLDER_LOCK:
+        pytest.skip("open-file-description locks are Linux-only")
+    monkeypatch.setattr(locks, "USES_FOLDER_LOCK", request.param == "folder lock file")
+    return request.param
 
 
 def hold_in_thread(folder, task_id, events):
@@ -24,7 +35,7 @@ def hold_in_thread(folder, task_id, events):
     return thread
 
 
-def test_two_threads_never_hold_the_same_task_lock_at_once(tmp_path):
+def test_two_threads_never_hold_the_same_task_lock_at_once(tmp_path, lock_mode):
     folder = str(tmp_path)
     events = []
     threads = [hold_in_thread(folder, "Task_A", events) for _ in range(2)]
@@ -33,7 +44,7 @@ def test_two_threads_never_hold_the_same_task_lock_at_once(tmp_path):
     assert events == [("in", "Task_A"), ("out", "Task_A")] * 2
 
 
-def test_different_tasks_do_not_wait_for_each_other(tmp_path):
+def test_different_tasks_do_not_wait_for_each_other(tmp_path, lock_mode):
     folder = str(tmp_path)
     events = []
     threads = [hold_in_thread(folder, name, events) for name in ("Task_A", "Task_B")]
@@ -85,3 +96,23 @@ def test_a_folder_deleted_and_made_again_is_locked_for_real(tmp_path):
     with locks.task_locked(str(folder), "Task_A"):
         # The lock is on the file that is there now, which other processes open.
         assert probe(str(folder), "Task_A") == "busy"
+
+
+class Counted(d6tflow.tasks.TaskPickle):
+    n = d6tflow.IntParameter()
+
+    def run(self):
+        self.save(self.n)
+
+
+def test_a_flow_runs_and_reruns_with_either_kind_of_lock(fresh_data_dir, lock_mode):
+    tasks = [Counted(n=n) for n in range(3)]
+    assert d6tflow.run(tasks, execution_summary=False)
+    assert [t.outputLoad() for t in tasks] == [0, 1, 2]
+    result = d6tflow.run(tasks, forced=tasks[1], execution_summary=False)
+    assert result.tasks(d6tflow.TaskState.DONE) == [tasks[1]]
+    lock_files = sorted(p.name for p in (fresh_data_dir / "Counted").glob(".*lock"))
+    if lock_mode == "folder lock file":
+        assert lock_files == [".d6tflow.lock"]
+    else:
+        assert lock_files == sorted([".d6tflow.lock"] + [f".{t.task_id}.lock" for t in tasks])
