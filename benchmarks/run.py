@@ -56,13 +56,17 @@ def header(elapsed: float, load_at_start: str) -> str:
         f"- ours: {OURS_PYTHON}; peer (original d6tflow 0.2.8 over luigi): {peer}",
         f"- mode: {mode}; the whole run took {elapsed:.0f} s; 1-minute load average before it: "
         f"{load_at_start} (above ~0.5, other work was sharing the CPUs)",
-        f"- workloads wrote to: {os.environ.get('BENCH_SCRATCH') or WORK_DIR}",
+        f"- workloads wrote to: {os.environ.get('BENCH_SCRATCH') or WORK_DIR}; child processes "
+        "use the bytecode cache (__pycache__), as Python does by default",
         "- ratios are ours ÷ other (below 1: ours is faster); PASS/MISS compare ours to its target",
     ]
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
+    # Measure Python as users run it: with compiled modules cached in __pycache__. Some sandboxes
+    # set PYTHONDONTWRITEBYTECODE, which makes every child compile every module from source.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     names = argv or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
