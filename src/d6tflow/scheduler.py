@@ -24,6 +24,8 @@ from d6tflow.utils import confirm_prompt
 
 logger = logging.getLogger("d6tflow")
 
+# How long the run loop waits on running tasks before looking up (see _execute).
+_WAIT_SLICE_S = 0.25
 # luigi.build options the original passed through; they mean nothing without luigi.
 _IGNORED_LUIGI_OPTIONS = {"local_scheduler", "detailed_summary", "log_level", "no_lock"}
 
@@ -246,7 +248,11 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
             if not running:
                 continue
             # Inline futures are finished on submit: skip the cost of waiting on them.
-            done = [f for f in running if f.done()] or wait(running, return_when=FIRST_COMPLETED)[0]
+            done = [f for f in running if f.done()]
+            while not done:
+                # Wait in slices: Python runs a Ctrl-C handler only when the main thread wakes,
+                # and an untimed wait may not wake if the signal landed on another thread.
+                done = list(wait(running, timeout=_WAIT_SLICE_S, return_when=FIRST_COMPLETED)[0])
             for future in done:
                 task = running.pop(future)
                 outcome = future.result()
