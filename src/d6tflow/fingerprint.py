@@ -110,6 +110,7 @@ _ENGINE_ATTRIBUTES = {
     "__static_attributes__",
     "__slotnames__",  # cached by the copy module
     "_params_cache",
+    "_id_params_cache",
 }
 
 

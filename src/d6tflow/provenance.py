@@ -130,7 +130,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         if settings.track_code and not task.external:
             # An external task's code is a stand-in (e.g. a FlowExport stub): outputs rule.
             reasons.extend(_code_changes(task, manifest.get("code", {})))
-        reasons.extend(_input_changes(task, manifest.get("inputs", {})))
+        if manifest.get("inputs") or getattr(task, "input_files", None) is not None:
+            reasons.extend(_input_changes(task, manifest.get("inputs", {})))
     upstream_words: list[str] = []
     if task._cascades():
         for dep, status in deps:

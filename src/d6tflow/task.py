@@ -55,6 +55,7 @@ class TaskMeta(type):
         super().__init__(name, bases, namespace)
         _classes_by_name.setdefault(name, []).append(cls)
         cls._params_cache = None  # type: ignore[attr-defined]
+        cls._id_params_cache = None  # type: ignore[attr-defined]
 
     def __setattr__(cls, name: str, value: Any) -> None:
         if isinstance(value, Parameter):
@@ -200,8 +201,26 @@ class Task(metaclass=TaskMeta):
         except TypeError:  # an unhashable value in a plain Parameter
             return self._compute_task_id()
 
+    @classmethod
+    def _id_params(cls) -> list[tuple[str, Parameter]]:
+        """The parameters that make the task id (significant and public), cached per class."""
+        cached = cls.__dict__.get("_id_params_cache")
+        if cached is not None and cached[0] == _param_generation:
+            return cached[1]
+        found = [
+            (name, p)
+            for name, p in cls.get_params()
+            if p.significant and p.visibility == ParameterVisibility.PUBLIC
+        ]
+        type.__setattr__(cls, "_id_params_cache", (_param_generation, found))
+        return found
+
     def _compute_task_id(self) -> str:
-        params = self.to_str_params(only_significant=True, only_public=True)
+        values = self.param_kwargs
+        params = {
+            name: param.serialize(values[name]) if values[name] is not None else "None"
+            for name, param in type(self)._id_params()
+        }
         blob = _ID_ENCODER.encode(params)
         digest = hashlib.md5(blob.encode("utf-8")).hexdigest()[:_TASK_ID_HASH_LEN]
         names = sorted(params)[: settings._id_nparams]
