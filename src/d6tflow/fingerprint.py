@@ -32,29 +32,31 @@ def file_record(path: str | os.PathLike) -> tuple[int, int, str]:
     path = os.fspath(path)
     try:
         fd = os.open(path, os.O_RDONLY)
-    except IsADirectoryError:
-        fd = -1
-    if fd < 0 or stat.S_ISDIR(os.fstat(fd).st_mode):
-        if fd >= 0:
-            os.close(fd)
-        digest = xxhash.xxh3_128()
-        for name in _walk(path):
-            digest.update(name.encode())
-            digest.update(file_hash(os.path.join(path, name)).encode())
-        size, mtime_ns = file_stat(path)  # type: ignore[misc]
-        return size, mtime_ns, digest.hexdigest()
-    # Raw descriptor reads: most outputs of small tasks are a few bytes, where opening a Python
-    # file object would cost more than hashing.
+    except OSError:
+        if os.path.isdir(path):  # some platforms refuse to open a folder
+            return _folder_record(path)
+        raise
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return _folder_record(path)
+        # Raw descriptor reads, no more than the file holds: most outputs of small tasks are a
+        # few bytes, where a file object or a 1 MB read buffer would cost more than hashing.
         digest = xxhash.xxh3_128()
-        # Read no more than the file holds: a 1 MB read buffer for a 5-byte file costs more than
-        # all the rest (it is allocated and freed each time).
         while chunk := os.read(fd, min(_CHUNK, st.st_size + 1)):
             digest.update(chunk)
     finally:
         os.close(fd)
     return st.st_size, st.st_mtime_ns, digest.hexdigest()
+
+
+def _folder_record(path: str) -> tuple[int, int, str]:
+    digest = xxhash.xxh3_128()
+    for name in _walk(path):
+        digest.update(name.encode())
+        digest.update(file_hash(os.path.join(path, name)).encode())
+    size, mtime_ns = file_stat(path)  # type: ignore[misc]
+    return size, mtime_ns, digest.hexdigest()
 
 
 def _walk(folder: str) -> list[str]:
@@ -110,7 +112,7 @@ _ENGINE_ATTRIBUTES = {
     "__static_attributes__",
     "__slotnames__",  # cached by the copy module
     "_params_cache",
-    "_id_params_cache",
+    "_filtered_params_cache",
 }
 
 

@@ -86,7 +86,7 @@ class _ByteLock:
         while True:
             entry = _descriptor(self.folder)
             _set_lock(entry[0], fcntl.F_WRLCK, self.byte)
-            if _still_in_place(entry[0], self.folder):
+            if _still_in_place(entry[0]):
                 break
             # The folder was deleted (and maybe made again) since this descriptor was opened: a
             # lock on the old file excludes nobody. Drop it and lock the file that is there now.
@@ -109,7 +109,7 @@ def _set_lock(fd: int, kind: int, byte: int) -> None:
     fcntl.fcntl(fd, _OFD_SETLKW, struct.pack(_FLOCK, kind, os.SEEK_SET, byte, 1, 0))
 
 
-def _still_in_place(fd: int, folder: str) -> bool:
+def _still_in_place(fd: int) -> bool:
     # Deleting the folder (or the lock file) unlinks the file this descriptor holds.
     return os.fstat(fd).st_nlink > 0
 

@@ -136,8 +136,8 @@ class ManifestLog:
             self.append({"task_id": task_id, "removed": True})
 
     def _compact(self) -> None:
-        """Rewrite the log with current records only (called under the append lock)."""
-        self.refresh()
+        """Rewrite the log with current records only (called under the append lock, right after
+        this object caught up with the file)."""
         text = "".join(_ENCODER.encode(r) + "\n" for r in self.records.values())
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
         self.refresh()

@@ -226,8 +226,7 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
         return True
     store.ensure_dir(folder)
     with locks.task_locked(folder, task.task_id):
-        # Another run may have committed it meanwhile (that always appends a manifest).
-        if log.get(task.task_id, fresh=True) is not None and is_current(task):
+        if is_current(task):
             logger.info("%r was completed by another run", task)
             return False
         started = time.time()

@@ -55,7 +55,7 @@ class TaskMeta(type):
         super().__init__(name, bases, namespace)
         _classes_by_name.setdefault(name, []).append(cls)
         cls._params_cache = None  # type: ignore[attr-defined]
-        cls._id_params_cache = None  # type: ignore[attr-defined]
+        cls._filtered_params_cache = None  # type: ignore[attr-defined]
 
     def __setattr__(cls, name: str, value: Any) -> None:
         if isinstance(value, Parameter):
@@ -161,15 +161,28 @@ class Task(metaclass=TaskMeta):
 
     def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict:
         """``{name: serialized value}``; the significant public ones make the task id."""
-        out = {}
-        for name, param in type(self).get_params():
-            if only_significant and not param.significant:
-                continue
-            if only_public and param.visibility != ParameterVisibility.PUBLIC:
-                continue
-            value = self.param_kwargs[name]
-            out[name] = param.serialize(value) if value is not None else "None"
-        return out
+        values = self.param_kwargs
+        return {
+            name: param.serialize(values[name]) if values[name] is not None else "None"
+            for name, param in type(self)._params_where(only_significant, only_public)
+        }
+
+    @classmethod
+    def _params_where(cls, only_significant: bool, only_public: bool) -> list:
+        """``get_params()`` filtered, cached per class: every new task's id is built from it."""
+        cached = cls.__dict__.get("_filtered_params_cache")
+        if cached is None or cached[0] != _param_generation:
+            cached = (_param_generation, {})
+            type.__setattr__(cls, "_filtered_params_cache", cached)
+        found = cached[1].get((only_significant, only_public))
+        if found is None:
+            found = cached[1][only_significant, only_public] = [
+                (name, p)
+                for name, p in cls.get_params()
+                if (p.significant or not only_significant)
+                and (p.visibility == ParameterVisibility.PUBLIC or not only_public)
+            ]
+        return found
 
     def get_param_values_dict(self) -> dict[str, Any]:
         return dict(self.param_kwargs)
@@ -201,26 +214,8 @@ class Task(metaclass=TaskMeta):
         except TypeError:  # an unhashable value in a plain Parameter
             return self._compute_task_id()
 
-    @classmethod
-    def _id_params(cls) -> list[tuple[str, Parameter]]:
-        """The parameters that make the task id (significant and public), cached per class."""
-        cached = cls.__dict__.get("_id_params_cache")
-        if cached is not None and cached[0] == _param_generation:
-            return cached[1]
-        found = [
-            (name, p)
-            for name, p in cls.get_params()
-            if p.significant and p.visibility == ParameterVisibility.PUBLIC
-        ]
-        type.__setattr__(cls, "_id_params_cache", (_param_generation, found))
-        return found
-
     def _compute_task_id(self) -> str:
-        values = self.param_kwargs
-        params = {
-            name: param.serialize(values[name]) if values[name] is not None else "None"
-            for name, param in type(self)._id_params()
-        }
+        params = self.to_str_params(only_significant=True, only_public=True)
         blob = _ID_ENCODER.encode(params)
         digest = hashlib.md5(blob.encode("utf-8")).hexdigest()[:_TASK_ID_HASH_LEN]
         names = sorted(params)[: settings._id_nparams]
