@@ -383,3 +383,17 @@ def test_a_flow_run_as_a_script_is_complete_when_imported(tmp_path):
         [sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert out.stdout.split("\n")[:2] == ["COMPLETE", "[2, 4, 6]"], out.stdout
+
+
+@pytest.mark.parametrize("size", [0, 5, (1 << 20) - 1, 1 << 20, (1 << 20) + 7, 3 << 20])
+def test_output_fingerprint_covers_every_byte(tmp_path, size):
+    """The recorded hash is the xxh3-128 of the whole file, whatever its size next to the read
+    chunk, so a change in any byte is seen."""
+    import xxhash
+
+    from d6tflow.fingerprint import file_record
+
+    data = os.urandom(size)
+    path = tmp_path / "out.bin"
+    path.write_bytes(data)
+    assert file_record(path) == (size, path.stat().st_mtime_ns, xxhash.xxh3_128_hexdigest(data))

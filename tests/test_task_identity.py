@@ -120,3 +120,31 @@ def test_data_folder_written_by_the_original_loads_without_rerunning(fresh_data_
     assert TaskTrain().outputLoad() == {"model": "fitted"}
     assert TaskTrain().outputLoadMeta() == {"score": 0.9}
     assert load_raw().outputLoad() == [1, 2]
+
+
+def test_task_id_is_the_md5_of_luigis_parameter_json():
+    """The id's hash covers every significant parameter, escaped as json.dumps escapes it."""
+    import hashlib
+    import json
+
+    class Odd(d6tflow.tasks.TaskPickle):
+        text = d6tflow.Parameter()
+        opts = d6tflow.DictParameter(default={"k": 'v"q'})
+
+    task = Odd(text='é ü " \\ \n')
+    blob = json.dumps(
+        task.to_str_params(only_significant=True), separators=(",", ":"), sort_keys=True
+    )
+    assert task.task_id.endswith("_" + hashlib.md5(blob.encode()).hexdigest()[:10])
+
+
+def test_a_serialize_that_returns_no_string_is_named():
+    class NumberParameter(d6tflow.Parameter):
+        def serialize(self, x):
+            return x
+
+    class Counted(d6tflow.tasks.TaskPickle):
+        count = NumberParameter()
+
+    with pytest.raises(d6tflow.errors.TaskDefinitionError, match=r"Counted: parameter 'count'"):
+        Counted(count=3)

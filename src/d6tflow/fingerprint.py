@@ -43,8 +43,12 @@ def file_record(path: str | os.PathLike) -> tuple[int, int, str]:
         # Raw descriptor reads, no more than the file holds: most outputs of small tasks are a
         # few bytes, where a file object or a 1 MB read buffer would cost more than hashing.
         digest = xxhash.xxh3_128()
-        while chunk := os.read(fd, min(_CHUNK, st.st_size + 1)):
+        want, left = min(_CHUNK, st.st_size + 1), st.st_size
+        while chunk := os.read(fd, want):
             digest.update(chunk)
+            left -= len(chunk)
+            if left <= 0 and len(chunk) < want:  # all of it, and the end: no read to see EOF
+                break
     finally:
         os.close(fd)
     return st.st_size, st.st_mtime_ns, digest.hexdigest()

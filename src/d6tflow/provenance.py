@@ -65,11 +65,12 @@ def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str, ManifestLog
     if cached is not None and cached[0] is output:
         return cached[1]
     targets = output if isinstance(output, dict) else {"data": output}
-    if not all(type(t).save is DataTarget.save for t in targets.values()):
-        found: tuple = ({}, "", None)  # custom targets write where they like
+    paths = [t._path for t in targets.values() if type(t).save is DataTarget.save]
+    if paths and len(paths) == len(targets):
+        folder = os.path.dirname(paths[0])
+        found: tuple = (targets, folder, log_of(folder))
     else:
-        folder = os.path.dirname(next(iter(targets.values()))._path)
-        found = (targets, folder, log_of(folder))
+        found = ({}, "", None)  # custom targets write where they like
     if len(_records_by_output) >= 200_000:
         _records_by_output.clear()
     _records_by_output[id(output)] = (output, found)
@@ -116,7 +117,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         return assess_by_existence(task, deps)
     stats = {key: file_stat(t._path) for key, t in targets.items()}
     manifest = log.get(task.task_id)
-    missing = [key for key, st in stats.items() if st is None]
+    missing = [key for key, st in stats.items() if st is None] if None in stats.values() else None
     if missing:
         if len(missing) == len(stats) and manifest is None:
             return Status(State.PENDING, ("parameters new",))
@@ -208,7 +209,8 @@ def is_current(task: TaskData) -> bool:
     The scheduler decided to run it, so it was pending or stale; it is complete now only if
     another run committed it meanwhile, which always leaves a manifest.
     """
-    if manifest_of(task, fresh=True) is None:
+    log = _records_of(task)[2]
+    if log is None or log.get(task.task_id, fresh=True) is None:
         return False
     deps = [(dep, COMPLETE) for dep in task._graph_deps()]
     return assess(task, deps).complete

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import logging
 import os
 import re
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, ClassVar
 
 from d6tflow import settings
@@ -22,9 +22,6 @@ from d6tflow.utils import flatten, map_structure
 logger = logging.getLogger("d6tflow")
 
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_]")
-# luigi's serialization of the parameters that make the id; built once (json.dumps with options
-# builds an encoder per call).
-_ID_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 _TASK_ID_HASH_LEN = 10
 
 # Bumped whenever a parameter is added to any task class, so cached parameter lists refresh.
@@ -207,19 +204,31 @@ class Task(metaclass=TaskMeta):
             *self.param_kwargs.values(),
         )
         try:
-            return _task_ids[key]
-        except KeyError:
-            task_id = _task_ids[key] = self._compute_task_id()
-            return task_id
+            task_id = _task_ids.get(key)
         except TypeError:  # an unhashable value in a plain Parameter
             return self._compute_task_id()
+        if task_id is None:
+            task_id = _task_ids[key] = self._compute_task_id()
+        return task_id
 
     def _compute_task_id(self) -> str:
         params = self.to_str_params(only_significant=True, only_public=True)
-        blob = _ID_ENCODER.encode(params)
+        names = sorted(params)
+        try:
+            # What luigi's json.dumps(params, separators=(",", ":"), sort_keys=True) writes for a
+            # dict of strings, without an encoder's per-call set-up: every task of a new process
+            # computes its id once, so this is much of building a graph.
+            blob = "{" + ",".join([_json_string(n) + ":" + _json_string(params[n]) for n in names])
+        except TypeError:
+            bad = next(n for n in names if not isinstance(params[n], str))
+            raise TaskDefinitionError(
+                f"{self.task_family}: parameter '{bad}' serializes to "
+                f"{type(params[bad]).__name__}, not str; its serialize() must return a string"
+            ) from None
+        blob += "}"
         digest = hashlib.md5(blob.encode("utf-8")).hexdigest()[:_TASK_ID_HASH_LEN]
-        names = sorted(params)[: settings._id_nparams]
-        summary = "_".join(params[n][: settings._id_param_len] for n in names)
+        shown = names[: settings._id_nparams]
+        summary = "_".join(params[n][: settings._id_param_len] for n in shown)
         return f"{self.task_family}_{_INVALID_ID_CHARS.sub('_', summary)}_{digest}"
 
     def __eq__(self, other: object) -> bool:
