@@ -54,6 +54,17 @@ def test_a_torn_line_is_ignored_and_the_next_append_starts_a_new_line(folder, tm
     assert path.read_text().count("\n") == 3  # A, the torn B, C: each on its own line
 
 
+def test_blank_lines_and_garbage_in_the_log_cost_only_themselves(folder, tmp_path):
+    log = ManifestLog(folder)
+    log.append(record("A"))
+    path = tmp_path / "Task" / LOG_NAME
+    with open(path, "ab") as f:
+        f.write(b"\n  \n\xff\xfe not json\n" + json.dumps(record("B")).encode() + b"\n")
+    fresh = ManifestLog(folder)
+    assert fresh.get("A") is not None and fresh.get("B") is not None
+    assert set(fresh.all()) == {"A", "B"}
+
+
 def test_a_reader_takes_only_complete_lines_and_catches_up_later(folder, tmp_path):
     ManifestLog(folder).append(record("A"))
     reader = ManifestLog(folder)

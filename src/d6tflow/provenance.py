@@ -273,8 +273,7 @@ def _commit(
             if (st := _input_record(path)) is not None
         },
         "outputs": outputs,
-        "started": _iso(started),
-        "ended": _iso(ended),
+        "started": _iso(started),  # the end is started + duration
         "duration": round(ended - started, 6),
         "d6tflow": _version(),
     }
