@@ -312,4 +312,16 @@ def describe(
                 f"committed floor, {kind} N={n:,}: {fmt_seconds(c)} s "
                 f"({fmt_ratio(c, p)} the plain floor)"
             )
+    for kind in KINDS:
+        if TARGET_N not in SIZES:
+            break
+        small, large = plain[kind, SIZES[0]].median("first"), plain[kind, TARGET_N].median("first")
+        if small and large:
+            # A disk flushing its write-back cache makes even the plain loop non-linear; then
+            # ours' growth says as much about the disk as about d6tflow.
+            growth = (large / TARGET_N) / (small / SIZES[0])
+            lines.append(
+                f"plain floor µs/task growth, {kind} 1k→10k: {growth:.2f}x "
+                f"({fmt_us(small, SIZES[0])} → {fmt_us(large, TARGET_N)} µs): the storage's own"
+            )
     return lines
