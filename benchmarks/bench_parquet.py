@@ -24,6 +24,9 @@ from report import Cell, Section, fmt_ratio, fmt_seconds, verdict
 
 WORKLOAD = BENCH_DIR / "parquet_workload.py"
 REPS = 1 if QUICK else 5
+# The raw-vs-task comparison carries a 1.1x target, and on a busy disk best-of-5 still flipped
+# its verdict from run to run (one save or load caught in a write-back burst): more rounds.
+IO_REPS = 1 if QUICK else 9
 MAX_TASK_RATIO = 1.1
 # "Roughly as fast as the fastest": a codec within this factor of the fastest write+read competes
 # on file size instead.
@@ -187,8 +190,8 @@ def recommend(codecs: list[dict]) -> list[str]:
 
 def run_section() -> list[Section]:
     results: dict[str, ChildResult] = {}
-    progress(f"ours: raw vs TaskPqPandas, best of {REPS}")
-    results["ours"] = run_workload(OURS_PYTHON, "io", REPS, OURS_TIMEOUT_S)
+    progress(f"ours: raw vs TaskPqPandas, best of {IO_REPS}")
+    results["ours"] = run_workload(OURS_PYTHON, "io", IO_REPS, OURS_TIMEOUT_S)
     if peer_available():
         progress("peer: raw vs TaskPqPandas (gzip, ~1 min)")
         results["peer"] = run_workload(PEER_PYTHON, "io", 1, PEER_TIMEOUT_S)
@@ -198,7 +201,7 @@ def run_section() -> list[Section]:
     info = results["ours"].phase("info") or codecs.phase("info") or {}
     rows = info.get("rows", 0)
     section = Section(
-        title=f"2. Parquet: {rows:,} rows x 6 columns (seconds; best of {REPS})",
+        title=f"2. Parquet: {rows:,} rows x 6 columns (seconds; best of {IO_REPS})",
         headers=["step", "by", "seconds", "file MB", "vs raw pandas", "target", "result"],
         figure_column="vs raw pandas",
         key_columns=1,
