@@ -117,7 +117,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         return assess_by_existence(task, deps)
     stats = {key: file_stat(t._path) for key, t in targets.items()}
     manifest = log.get(task.task_id)
-    missing = [key for key, st in stats.items() if st is None] if None in stats.values() else None
+    missing = [key for key, st in stats.items() if st is None]
     if missing:
         if len(missing) == len(stats) and manifest is None:
             return Status(State.PENDING, ("parameters new",))

@@ -218,15 +218,14 @@ class Task(metaclass=TaskMeta):
             # What luigi's json.dumps(params, separators=(",", ":"), sort_keys=True) writes for a
             # dict of strings, without an encoder's per-call set-up: every task of a new process
             # computes its id once, so this is much of building a graph.
-            blob = "{" + ",".join([_json_string(n) + ":" + _json_string(params[n]) for n in names])
+            body = ",".join([_json_string(n) + ":" + _json_string(params[n]) for n in names])
         except TypeError:
             bad = next(n for n in names if not isinstance(params[n], str))
             raise TaskDefinitionError(
                 f"{self.task_family}: parameter '{bad}' serializes to "
                 f"{type(params[bad]).__name__}, not str; its serialize() must return a string"
             ) from None
-        blob += "}"
-        digest = hashlib.md5(blob.encode("utf-8")).hexdigest()[:_TASK_ID_HASH_LEN]
+        digest = hashlib.md5(f"{{{body}}}".encode()).hexdigest()[:_TASK_ID_HASH_LEN]
         shown = names[: settings._id_nparams]
         summary = "_".join(params[n][: settings._id_param_len] for n in shown)
         return f"{self.task_family}_{_INVALID_ID_CHARS.sub('_', summary)}_{digest}"
