@@ -527,3 +527,17 @@ def test_run_with_check_dependencies_off_does_not_rerun_over_reset_upstream():
     d6tflow.run(Top(), execution_summary=False)
     assert not Base().output().exists()
     assert Top().complete()
+
+
+def test_flatten_keeps_order_skips_none_and_keeps_strings_whole():
+    """requires() and output() shapes are walked by flatten: dict values in order, lists, tuples
+    and generators opened, None skipped, strings and other objects kept as leaves."""
+    from collections import namedtuple
+
+    from d6tflow.utils import flatten
+
+    Pair = namedtuple("Pair", "left right")
+    shape = {"a": [1, None, (2, Pair(3, "text"))], "b": (x for x in [4, [5]]), "c": b"raw"}
+    assert flatten(shape) == [1, 2, 3, "text", 4, 5, b"raw"]
+    assert flatten(None) == []
+    assert flatten("one") == ["one"]

@@ -397,3 +397,33 @@ def test_output_fingerprint_covers_every_byte(tmp_path, size):
     path = tmp_path / "out.bin"
     path.write_bytes(data)
     assert file_record(path) == (size, path.stat().st_mtime_ns, xxhash.xxh3_128_hexdigest(data))
+
+
+@pytest.mark.parametrize(
+    "path", ["data/Task/Task_1-data.pkl", "/x.pkl", "x.pkl", "a//b.pkl", "a/b/", "//x", ""]
+)
+def test_output_folder_is_the_dirname_of_the_output(path):
+    """The manifest log of an output is found by its folder, computed on a shortcut for the usual
+    path shape; any other shape must give what os.path.dirname gives, or a task would get a
+    second, out-of-date copy of its folder's log."""
+    from d6tflow.provenance import _parent
+
+    assert _parent(path) == os.path.dirname(path)
+
+
+def test_outputs_dropped_from_persist_keep_their_recorded_hashes(fresh_data_dir, monkeypatch):
+    """A task whose persist list shrank (code tracking off, or it would be stale for that) is
+    still complete; downstream tasks compare against all the hashes its manifest recorded."""
+    monkeypatch.setattr(d6tflow.settings, "track_code", False)
+
+    class Pair(d6tflow.tasks.TaskPickle):
+        persist = ["a", "b"]
+
+        def run(self):
+            self.save({"a": 1, "b": 2})
+
+    d6tflow.run(Pair())
+    Pair.persist = ["a"]
+    status = Graph([Pair()]).states()[Pair()]
+    assert status.state is State.COMPLETE
+    assert set(status.hashes) == {"a", "b"}

@@ -65,16 +65,26 @@ def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str, ManifestLog
     if cached is not None and cached[0] is output:
         return cached[1]
     targets = output if isinstance(output, dict) else {"data": output}
-    paths = [t._path for t in targets.values() if type(t).save is DataTarget.save]
-    if paths and len(paths) == len(targets):
-        folder = os.path.dirname(paths[0])
-        found: tuple = (targets, folder, log_of(folder))
+    found: tuple = ({}, "", None)  # custom targets write where they like
+    for target in targets.values():
+        if type(target).save is not DataTarget.save:
+            break
     else:
-        found = ({}, "", None)  # custom targets write where they like
+        if targets:
+            folder = _parent(target._path)
+            found = (targets, folder, log_of(folder))
     if len(_records_by_output) >= 200_000:
         _records_by_output.clear()
     _records_by_output[id(output)] = (output, found)
     return found
+
+
+def _parent(path: str) -> str:
+    """``os.path.dirname(path)``, without its cost for the usual ``<folder>/<file name>``."""
+    head = path.rpartition(os.sep)[0]
+    if head and not head.endswith(os.sep) and os.altsep is None:
+        return head
+    return os.path.dirname(path)
 
 
 def manifest_of(task: Any, fresh: bool = False) -> dict | None:
@@ -115,16 +125,27 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     targets, _, log = _records_of(task)
     if not targets:
         return assess_by_existence(task, deps)
-    stats = {key: file_stat(t._path) for key, t in targets.items()}
     manifest = log.get(task.task_id)
-    missing = [key for key, st in stats.items() if st is None]
+    records = manifest["outputs"] if manifest is not None else {}
+    # One pass over the outputs (a state check makes it for every task of the flow).
+    missing, changed, hashes = [], [], {}
+    for key, target in targets.items():
+        stat = file_stat(target._path)
+        record = records.get(key)
+        if stat is None:
+            missing.append(key)
+        elif record is not None:
+            hashes[key] = record["hash"]
+            if (record["size"], record["mtime_ns"]) != stat:
+                changed.append(key)
+        elif manifest is not None:
+            changed.append(key)
     if missing:
-        if len(missing) == len(stats) and manifest is None:
+        if len(missing) == len(targets) and manifest is None:
             return Status(State.PENDING, ("parameters new",))
         return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
     reasons: list[str] = []
     if manifest is not None:
-        changed = [k for k, st in stats.items() if _recorded(manifest["outputs"].get(k)) != st]
         if changed:
             words = _outputs_words(task, changed) + " changed after it was written"
             return Status(State.PENDING, (words + " (run d6tflow.verify for details)",))
@@ -134,7 +155,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         if manifest.get("inputs") or getattr(task, "input_files", None) is not None:
             reasons.extend(_input_changes(task, manifest.get("inputs", {})))
     upstream_words: list[str] = []
-    if task._cascades():
+    if deps and task._cascades():
         for dep, status in deps:
             if not status.complete:
                 upstream_words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
@@ -143,9 +164,13 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
                 current = status.hashes if status.hashes is not None else _output_hashes(dep)
                 if recorded is not None and current is not None and recorded != current:
                     reasons.append(f"upstream {dep.task_family} output changed")
-    hashes = _hashes(manifest) if manifest is not None else None
+    if manifest is None:
+        hashes = None
+    elif len(hashes) != len(records):  # the manifest also has outputs no longer in persist
+        hashes = _hashes(manifest)
     if not reasons and not upstream_words:
-        return Status(State.COMPLETE, legacy=manifest is None, hashes=hashes)
+        # _make: positional fields, without Status()'s keyword handling (once per task)
+        return Status._make((State.COMPLETE, (), False, manifest is None, hashes))
     return Status(
         State.STALE,
         tuple(reasons + upstream_words),

@@ -7,12 +7,16 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import os
 import re
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, ClassVar
+
+try:  # CPython's own md5: about half the cost of hashlib's OpenSSL one for a short task id
+    from _md5 import md5 as _md5
+except ImportError:  # pragma: no cover - interpreters built without it
+    from hashlib import md5 as _md5
 
 from d6tflow import settings
 from d6tflow.errors import MissingParameterError, ParameterError, TaskDefinitionError
@@ -181,6 +185,21 @@ class Task(metaclass=TaskMeta):
             ]
         return found
 
+    @classmethod
+    def _id_params(cls) -> list[tuple[str, Parameter, str]]:
+        """``(name, parameter, JSON key)`` of what a task id is made of (significant, public),
+        sorted by name as luigi's ``json.dumps(..., sort_keys=True)`` sorts them; cached like
+        ``_params_where``."""
+        cached = cls.__dict__.get("_filtered_params_cache")
+        if cached is not None and cached[0] == _param_generation and "id" in cached[1]:
+            return cached[1]["id"]
+        found = [
+            (name, param, _json_string(name) + ":")
+            for name, param in sorted(cls._params_where(True, True), key=lambda item: item[0])
+        ]
+        cls.__dict__["_filtered_params_cache"][1]["id"] = found
+        return found
+
     def get_param_values_dict(self) -> dict[str, Any]:
         return dict(self.param_kwargs)
 
@@ -212,22 +231,23 @@ class Task(metaclass=TaskMeta):
         return task_id
 
     def _compute_task_id(self) -> str:
-        params = self.to_str_params(only_significant=True, only_public=True)
-        names = sorted(params)
-        try:
-            # What luigi's json.dumps(params, separators=(",", ":"), sort_keys=True) writes for a
-            # dict of strings, without an encoder's per-call set-up: every task of a new process
-            # computes its id once, so this is much of building a graph.
-            body = ",".join([_json_string(n) + ":" + _json_string(params[n]) for n in names])
-        except TypeError:
-            bad = next(n for n in names if not isinstance(params[n], str))
-            raise TaskDefinitionError(
-                f"{self.task_family}: parameter '{bad}' serializes to "
-                f"{type(params[bad]).__name__}, not str; its serialize() must return a string"
-            ) from None
-        digest = hashlib.md5(f"{{{body}}}".encode()).hexdigest()[:_TASK_ID_HASH_LEN]
-        shown = names[: settings._id_nparams]
-        summary = "_".join(params[n][: settings._id_param_len] for n in shown)
+        # luigi hashes json.dumps(params, separators=(",", ":"), sort_keys=True); for a dict of
+        # strings these are the same bytes, built without an encoder's per-call set-up. Every
+        # task of a new process computes its id once, so this loop is much of building a graph.
+        values = self.param_kwargs
+        pairs, shown = [], []
+        for name, param, json_key in type(self)._id_params():
+            value = values[name]
+            text = param.serialize(value) if value is not None else "None"
+            if not isinstance(text, str):
+                raise TaskDefinitionError(
+                    f"{self.task_family}: parameter '{name}' serializes to "
+                    f"{type(text).__name__}, not str; its serialize() must return a string"
+                )
+            pairs.append(json_key + _json_string(text))
+            shown.append(text[: settings._id_param_len])
+        digest = _md5(f"{{{','.join(pairs)}}}".encode()).hexdigest()[:_TASK_ID_HASH_LEN]
+        summary = "_".join(shown[: settings._id_nparams])
         return f"{self.task_family}_{_INVALID_ID_CHARS.sub('_', summary)}_{digest}"
 
     def __eq__(self, other: object) -> bool:

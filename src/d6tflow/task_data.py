@@ -24,8 +24,20 @@ _MAX_REMEMBERED_OUTPUTS = 200_000
 
 @functools.lru_cache(maxsize=4096)
 def _folder_of(base: str, sub: str) -> str:
-    """``os.path.join(base, sub)``, remembered: every task of a class shares its folder."""
-    return os.path.join(base, sub)
+    """``os.path.join(base, sub, "")`` (ends with a separator, so a file name is simply appended),
+    remembered: every task of a class shares its folder."""
+    return os.path.join(base, sub, "")
+
+
+def _data_dir(dirpath: Any) -> str:
+    """``os.fspath(settings.dirpath)``, remembered for the last Path seen: every task asks."""
+    global _last_data_dir
+    if _last_data_dir[0] is not dirpath:
+        _last_data_dir = (dirpath, os.fspath(dirpath))
+    return _last_data_dir[1]
+
+
+_last_data_dir: tuple[Any, str] = (None, "")
 
 
 def _pickle_to(path: Path, data: Any) -> None:
@@ -58,12 +70,18 @@ class TaskData(Task):
     target_ext: ClassVar[str | None] = None
     persist: ClassVar[list[str]] = ["data"]
     metadata: Any = None
+    #: Folder name for the outputs instead of the class name.
+    target_dir: str | None = None
+    #: Outputs go under ``<data folder>/group=<task_group>/``.
+    task_group: Any = None
+    #: False: file names without the task id (one output file per class).
+    save_attrib: bool = True
 
-    def __init__(self, *args: Any, path: Any = None, flows: Any = None, **kwargs: Any):
-        super().__init__(*args, path=path, flows=flows, **kwargs)
-        persists = getattr(self, "persists", None)  # the original accepted this alias
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        persists = cls.__dict__.get("persists")  # the original accepted this alias
         if persists is not None:
-            self.persist = list(persists)
+            cls.persist = list(persists)
 
     # -- where outputs live ------------------------------------------------------------------------
 
@@ -85,18 +103,19 @@ class TaskData(Task):
         return self.format
 
     def _base_dir(self) -> str:
-        base = os.fspath(self.path) if self.path is not None else os.fspath(settings.dirpath)
-        group = getattr(self, "task_group", None)
-        return os.path.join(base, f"group={group}") if group is not None else base
+        base = os.fspath(self.path) if self.path is not None else _data_dir(settings.dirpath)
+        group = self.task_group
+        return base if group is None else os.path.join(base, f"group={group}")
 
     def _getpath(self, key: str, ext: str | None = None) -> str:
         ext = self._ext if ext is None else ext
-        with_id = settings.save_with_param and getattr(self, "save_attrib", True)
+        with_id = settings.save_with_param and self.save_attrib
         name = f"{self.task_id}-{key}.{ext}" if with_id else f"{key}.{ext}"
-        folder = getattr(self, "target_dir", None)
+        folder = self.target_dir
+        family = type(self).__name__
         base = self._base_dir()
-        path = os.path.join(_folder_of(base, folder or self.task_family), name)
-        if folder is None and "_" in self.task_family and not os.path.exists(path):
+        path = _folder_of(base, folder or family) + name
+        if folder is None and "_" in family and not os.path.exists(path):
             # The original cut the folder name at the first underscore; find what it wrote there.
             legacy = os.path.join(base, self.task_id.split("_")[0], name)
             if os.path.exists(legacy):
@@ -122,19 +141,22 @@ class TaskData(Task):
         if cached is None or cached[0] != state:
             # Equal tasks have equal outputs: a graph rebuilt for the next run (new instances
             # from requires()) finds them here instead of making every target again.
+            persist = self.persist
             key = (
                 type(self),
                 self.task_id,
                 state,
-                tuple(self.persist),
-                getattr(self, "target_dir", None),
-                getattr(self, "task_group", None),
-                getattr(self, "save_attrib", True),
+                tuple(persist),
+                self.target_dir,
+                self.task_group,
+                self.save_attrib,
             )
             result = _outputs_by_task.get(key)
             if result is None:
-                targets = {name: self._make_target(name) for name in self.persist}
-                result = targets["data"] if list(self.persist) == ["data"] else targets
+                if len(persist) == 1 and persist[0] == "data":
+                    result = self._make_target("data")  # the single-output shortcut
+                else:
+                    result = {name: self._make_target(name) for name in persist}
                 if len(_outputs_by_task) >= _MAX_REMEMBERED_OUTPUTS:
                     _outputs_by_task.clear()
                 _outputs_by_task[key] = result

@@ -39,19 +39,32 @@ def flatten(struct: Any) -> list[Any]:
     >>> flatten({"a": 1, "b": [2, (3,)]})
     [1, 2, 3]
     """
-    if struct is None:
-        return []
+    out: list[Any] = []
+    _flatten_into(struct, out)
+    return out
+
+
+_SEQUENCES = (list, tuple, set, frozenset)
+_CONTAINERS = (dict, *_SEQUENCES)
+
+
+def _flatten_into(struct: Any, out: list[Any]) -> None:
     if isinstance(struct, dict):
-        out: list[Any] = []
-        for value in struct.values():
-            out.extend(flatten(value))
-        return out
-    if isinstance(struct, (list, tuple, set, frozenset)) or _is_generator(struct):
-        out = []
-        for value in struct:
-            out.extend(flatten(value))
-        return out
-    return [struct]
+        struct = struct.values()
+    elif not (isinstance(struct, _SEQUENCES) or _is_generator(struct)):
+        if struct is not None:
+            out.append(struct)
+        return
+    # Leaves (tasks, targets) are appended here, not by a call each, and are told apart by
+    # having no __iter__ before the costlier isinstance: a graph flattens every requires().
+    for value in struct:
+        if not hasattr(value, "__iter__"):
+            if value is not None:
+                out.append(value)
+        elif isinstance(value, _CONTAINERS) or hasattr(value, "__next__"):
+            _flatten_into(value, out)
+        else:  # a string or another iterable that is not a container: a leaf
+            out.append(value)
 
 
 def _is_generator(obj: Any) -> bool:
