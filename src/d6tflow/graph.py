@@ -40,7 +40,7 @@ class Graph:
         for root in self.roots:
             if root in deps:
                 continue
-            root_deps = list(dict.fromkeys(root._graph_deps()))
+            root_deps = _unique(root._graph_deps())
             deps[root] = root_deps
             stack = [(root, iter(root_deps))]
             open_[root] = 0
@@ -51,7 +51,7 @@ class Graph:
                         path = [t for t, _ in stack]
                         raise CycleError(path[path.index(child) :])
                     if child not in deps:
-                        child_deps = list(dict.fromkeys(child._graph_deps()))
+                        child_deps = _unique(child._graph_deps())
                         deps[child] = child_deps
                         open_[child] = len(stack)
                         stack.append((child, iter(child_deps)))
@@ -111,6 +111,12 @@ class Graph:
         for task in self.order:  # dependencies come first, so their answer is known
             reaches[task] = task in targets or any(reaches[d] for d in self.deps[task])
         return {t for t in self.upstream_of(start) if reaches[t]}
+
+
+def _unique(tasks: list[Task]) -> list[Task]:
+    """``tasks`` without repeats, in order (a list of one or none is returned as it is: it is
+    only read)."""
+    return tasks if len(tasks) < 2 else list(dict.fromkeys(tasks))
 
 
 def is_complete(task: Task) -> bool:

@@ -34,9 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("d6tflow")
 
-# (file targets, folder, manifest log) by id of the output object they were derived from.
-_records_by_output: dict[int, tuple[Any, tuple]] = {}
-
 
 @functools.cache
 def _version() -> str:
@@ -56,27 +53,24 @@ def output_folder(task: TaskData) -> str:
 
 
 def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str, ManifestLog | None]:
-    """(file targets, their folder, its manifest log), remembered on the task while its outputs
-    stay the same: running and checking a task asks for them several times."""
+    """(file targets, their folder, its manifest log); empty for in-memory or custom targets."""
     output = task.output()
-    # Keyed by the output object, which equal tasks share (TaskData.output); holding it in the
-    # value keeps its id from being reused.
-    cached = _records_by_output.get(id(output))
-    if cached is not None and cached[0] is output:
-        return cached[1]
+    # TaskData.output keeps what it worked out about its own targets next to them.
+    cached = task.__dict__.get("_outputs_cache")
+    targets, folder = cached[2] if cached is not None and cached[1] is output else files_of(output)
+    return targets, folder, (log_of(folder) if targets else None)
+
+
+def files_of(output: Any) -> tuple[dict[str, DataTarget], str]:
+    """(file targets by key, their folder) of an output, if d6tflow writes them (DataTargets);
+    ``({}, "")`` for in-memory and custom targets, which write where they like."""
     targets = output if isinstance(output, dict) else {"data": output}
-    found: tuple = ({}, "", None)  # custom targets write where they like
     for target in targets.values():
         if type(target).save is not DataTarget.save:
-            break
-    else:
-        if targets:
-            folder = _parent(target._path)
-            found = (targets, folder, log_of(folder))
-    if len(_records_by_output) >= 200_000:
-        _records_by_output.clear()
-    _records_by_output[id(output)] = (output, found)
-    return found
+            return {}, ""
+    if not targets:
+        return {}, ""
+    return targets, _parent(target._path)
 
 
 def _parent(path: str) -> str:

@@ -98,6 +98,14 @@ class DataTarget(Target):
         fmt = format or self.format
         self._format = get_format(fmt) if fmt else None
 
+    @classmethod
+    def _at(cls, path: str, format: Format) -> DataTarget:
+        """A target at ``path`` (a str) in a resolved format, without ``__init__``'s conversions:
+        every task of a flow makes one."""
+        target = cls.__new__(cls)
+        target._path, target._format = path, format
+        return target
+
     @cached_property
     def path(self) -> Path:
         return Path(self._path)

@@ -315,7 +315,11 @@ class Task(metaclass=TaskMeta):
         """The tasks this one needs, as a flat list (``requires()`` checked and flattened)."""
         if self._deps_cache is not None:
             return self._deps_cache
-        found = flatten(self._requires())
+        required = self._requires()
+        if isinstance(required, Task):  # one upstream task, the most common shape: nothing to walk
+            self._deps_cache = [required]
+            return self._deps_cache
+        found = flatten(required)
         for dep in found:
             if not isinstance(dep, Task):
                 hint = (

@@ -6,19 +6,34 @@ import functools
 import os
 import pickle
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from d6tflow import settings, store
 from d6tflow.errors import TaskNotCompleteError
 from d6tflow.formats import Format, get_format
 from d6tflow.loading import load_inputs, load_outputs
-from d6tflow.provenance import assess, outputs_staged, remove_records
+from d6tflow.provenance import assess, files_of, outputs_staged, remove_records
 from d6tflow.targets import CacheTarget, DataTarget, Target
 from d6tflow.task import Task, builtin
 from d6tflow.utils import confirm_prompt, flatten, map_structure
 
-# Targets by task identity and naming state, shared by equal task instances (see output()).
-_outputs_by_task: dict[tuple, Any] = {}
+
+class _Naming(NamedTuple):
+    """How one task class names its outputs in one naming state (data folder, settings,
+    ``target_dir``, ``task_group``, ``persist``): a task's paths are then its id pasted between a
+    prefix and a file name. ``fmt`` is None where outputs are made target by target instead."""
+
+    folder: str
+    prefix: str  # the folder with a trailing separator
+    names: tuple[tuple[str, str], ...]  # (persist key, file name after "<task id>-")
+    with_id: bool
+    fmt: Format | None
+    outputs: dict[str, tuple[Any, tuple[dict, str]]]  # by task id: (output, file targets, folder)
+
+
+# Namings by class and naming state; their outputs are shared by equal task instances.
+_namings: dict[tuple, _Naming] = {}
+_MAX_NAMINGS = 4096
 _MAX_REMEMBERED_OUTPUTS = 200_000
 
 
@@ -136,32 +151,64 @@ class TaskData(Task):
     def output(self) -> Any:
         """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
         # Targets depend on the data folder and naming settings, which may change between calls.
-        state = (settings.dirpath, settings.save_with_param, self.path)
+        state = (_data_dir(settings.dirpath), settings.save_with_param, self.path)
         cached = self.__dict__.get("_outputs_cache")
         if cached is None or cached[0] != state:
-            # Equal tasks have equal outputs: a graph rebuilt for the next run (new instances
-            # from requires()) finds them here instead of making every target again.
-            persist = self.persist
-            key = (
-                type(self),
-                self.task_id,
-                state,
-                tuple(persist),
-                self.target_dir,
-                self.task_group,
-                self.save_attrib,
-            )
-            result = _outputs_by_task.get(key)
-            if result is None:
-                if len(persist) == 1 and persist[0] == "data":
-                    result = self._make_target("data")  # the single-output shortcut
-                else:
-                    result = {name: self._make_target(name) for name in persist}
-                if len(_outputs_by_task) >= _MAX_REMEMBERED_OUTPUTS:
-                    _outputs_by_task.clear()
-                _outputs_by_task[key] = result
-            cached = self._outputs_cache = (state, result)
+            cached = self._outputs_cache = (state, *self._shared_outputs(state))
         return cached[1]
+
+    def _shared_outputs(self, state: tuple) -> tuple[Any, tuple[dict, str]]:
+        """(output, its file targets and their folder), shared by equal tasks: a graph rebuilt
+        for the next run (new instances from requires()) finds them instead of making them."""
+        key = (
+            type(self),
+            state,
+            tuple(self.persist),
+            self.target_dir,
+            self.task_group,
+            self.save_attrib,
+        )
+        naming = _namings.get(key)
+        if naming is None:
+            if len(_namings) >= _MAX_NAMINGS:
+                _namings.clear()
+            naming = _namings[key] = self._naming()
+        found = naming.outputs.get(self.task_id)
+        if found is None:
+            if len(naming.outputs) >= _MAX_REMEMBERED_OUTPUTS:
+                naming.outputs.clear()
+            found = naming.outputs[self.task_id] = self._new_outputs(naming)
+        return found
+
+    def _naming(self) -> _Naming:
+        """How this class names its outputs now, worked out once for all of its tasks."""
+        persist = list(self.persist)
+        fmt = get_format(self._format_name()) if self.target_class is None else None
+        family = type(self).__name__
+        if fmt is None or fmt.in_memory or (self.target_dir is None and "_" in family):
+            # Custom targets, in-memory outputs and folders the original may have named
+            # differently (see _getpath) take the general way, target by target.
+            return _Naming("", "", (), False, None, {})
+        ext = fmt.ext if self.target_ext is None else self.target_ext
+        prefix = _folder_of(self._base_dir(), self.target_dir or family)
+        names = tuple((key, f"{key}.{ext}") for key in persist)
+        with_id = bool(settings.save_with_param and self.save_attrib)
+        return _Naming(prefix[: -len(os.sep)], prefix, names, with_id, fmt, {})
+
+    def _new_outputs(self, naming: _Naming) -> tuple[Any, tuple[dict, str]]:
+        persist = self.persist
+        single = len(persist) == 1 and persist[0] == "data"  # the single-output shortcut
+        if naming.fmt is None:
+            result = (
+                self._make_target("data")
+                if single
+                else {name: self._make_target(name) for name in persist}
+            )
+            return result, files_of(result)
+        stem = naming.prefix + self.task_id + "-" if naming.with_id else naming.prefix
+        fmt = naming.fmt
+        targets = {key: DataTarget._at(stem + name, fmt) for key, name in naming.names}
+        return (targets["data"] if single else targets), (targets, naming.folder)
 
     def _cascades(self) -> bool:
         return settings.check_dependencies and not self.external
