@@ -20,7 +20,7 @@ from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
 from d6tflow.status import COMPLETE, State, Status
 from d6tflow.task import Task
-from d6tflow.utils import confirm_prompt
+from d6tflow.utils import confirm_prompt, gc_paused, gc_resumed
 
 logger = logging.getLogger("d6tflow")
 
@@ -131,18 +131,20 @@ def run(
     roots = _as_task_list(tasks)
     logger.setLevel(settings.log_level)
     summary = settings.execution_summary if execution_summary is None else execution_summary
-    graph = Graph(roots)
-
-    to_reset = _tasks_to_reset(graph, roots, forced, forced_all, forced_all_upstream)
-    if to_reset:
-        if confirm and not confirm_prompt("invalidating tasks before the run", to_reset):
-            print("Aborted: nothing was run")
-            return RunResult(cancelled=True)
-        for task in to_reset:
-            task.invalidate(confirm=False)
-
     keep_stale = not (settings.rerun_stale if rerun_stale is None else rerun_stale)
-    result = _execute(graph, get_executor(executor, workers=workers, **options), keep_stale)
+    # d6tflow's own bookkeeping makes many objects and no cyclic garbage; the collector comes
+    # back for tasks' run() and waits (see _execute), and after the run, when the graph is gone.
+    with gc_paused():
+        graph = Graph(roots)
+        to_reset = _tasks_to_reset(graph, roots, forced, forced_all, forced_all_upstream)
+        if to_reset:
+            if confirm and not confirm_prompt("invalidating tasks before the run", to_reset):
+                print("Aborted: nothing was run")
+                return RunResult(cancelled=True)
+            for task in to_reset:
+                task.invalidate(confirm=False)
+        result = _execute(graph, get_executor(executor, workers=workers, **options), keep_stale)
+        del graph, to_reset  # gone before the collector is back: it need not walk them
     from d6tflow.display import format_summary
 
     result.summary = format_summary(result)
@@ -244,7 +246,8 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
                     continue
                 if verbose:
                     logger.info("running %r", task)
-                running[executor.submit(task)] = task
+                with gc_resumed():
+                    running[executor.submit(task)] = task
             if not running:
                 continue
             # Inline futures are finished on submit: skip the cost of waiting on them.
@@ -252,7 +255,9 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
             while not done:
                 # Wait in slices: Python runs a Ctrl-C handler only when the main thread wakes,
                 # and an untimed wait may not wake if the signal landed on another thread.
-                done = list(wait(running, timeout=_WAIT_SLICE_S, return_when=FIRST_COMPLETED)[0])
+                with gc_resumed():
+                    finished, _ = wait(running, timeout=_WAIT_SLICE_S, return_when=FIRST_COMPLETED)
+                done = list(finished)
             for future in done:
                 task = running.pop(future)
                 outcome = future.result()

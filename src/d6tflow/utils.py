@@ -16,21 +16,40 @@ __all__ = [
 ]
 
 
+# Whether the collector was on when each pause still in progress began, outermost first.
+_pauses: list[bool] = []
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while building many small objects at once.
 
     Building the graph of a large flow or reading a folder's manifests creates hundreds of
     thousands of objects and no cyclic garbage; the collector would walk them over and over
-    (about a quarter of a state check's time). Reference counting still frees what goes.
+    (about a quarter of a state check's time). Reference counting still frees what goes, and
+    objects that are gone before the collector is back cost it nothing.
     """
-    enabled = gc.isenabled()
+    _pauses.append(gc.isenabled())
     gc.disable()
     try:
         yield
     finally:
-        if enabled:
+        if _pauses.pop():
             gc.enable()
+
+
+@contextlib.contextmanager
+def gc_resumed() -> Iterator[None]:
+    """Inside a pause: the collector as the user had it, for the user's own code (a task's
+    ``run()``) and for long waits, where other threads may make cyclic garbage."""
+    paused = not gc.isenabled()
+    if _pauses and _pauses[0]:
+        gc.enable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.disable()
 
 
 def flatten(struct: Any) -> list[Any]:
