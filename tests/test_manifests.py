@@ -119,3 +119,40 @@ def test_the_log_is_compacted_when_superseded_lines_pile_up(folder, tmp_path, mo
     assert len(lines) < 30
     assert reader.get("A", fresh=True)["outputs"]["data"]["hash"] == "29"
     assert set(reader.all()) == {"A", "B"}
+
+
+def coded(task_id, digest, n=0):
+    return {**record(task_id, n), "code": digest}
+
+
+def test_what_a_code_digest_stands_for_is_written_once_per_folder(folder, tmp_path):
+    log = ManifestLog(folder)
+    members = {"Task.run": "1f", "Task.n": "2e"}
+    for name in "ABC":
+        log.append(coded(name, "d1"), code_members=members)
+    lines = [json.loads(x) for x in (tmp_path / "Task" / LOG_NAME).read_text().splitlines()]
+    assert lines[0] == {"code": "d1", "members": members}
+    assert [line.get("task_id") for line in lines[1:]] == ["A", "B", "C"]
+    reader = ManifestLog(folder)
+    assert reader.code_members(reader.get("B")["code"]) == members
+
+
+def test_compaction_keeps_the_code_lines_that_manifests_refer_to(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(manifests, "COMPACT_AFTER", 10)
+    log = ManifestLog(folder)
+    log.append(coded("Gone", "old"), code_members={"Task.run": "0a"})
+    log.remove("Gone")
+    for n in range(30):
+        log.append(coded("A", "d1", n), code_members={"Task.run": "1f"})
+    lines = (tmp_path / "Task" / LOG_NAME).read_text().splitlines()
+    assert len(lines) < 30
+    reader = ManifestLog(folder)
+    assert reader.code_members("d1") == {"Task.run": "1f"}
+    assert reader.code_members("old") is None  # nothing refers to it any more
+
+
+def test_a_manifest_of_the_first_development_builds_carries_its_code_map_inline(folder):
+    log = ManifestLog(folder)
+    log.append({**record("A"), "code": {"Task.run": "1f"}})
+    reader = ManifestLog(folder)
+    assert reader.code_members(reader.get("A")["code"]) == {"Task.run": "1f"}

@@ -82,8 +82,8 @@ def test_first_run_reason_is_parameters_new_and_is_reported(flow_module, capsys)
 def test_manifest_records_how_the_output_was_made(flow_module, fresh_data_dir):
     d6tflow.run(flow_module.Doubled(), execution_summary=False)
     path = fresh_data_dir / "Doubled" / ".manifests.jsonl"
-    (line,) = path.read_text().splitlines()  # one line per committed run in the folder
-    manifest = json.loads(line)
+    # One line per committed run in the folder, after a line with what its code digest covers.
+    code_line, manifest = [json.loads(line) for line in path.read_text().splitlines()]
     assert manifest["task_id"] == "Doubled__99914b932b"
     assert manifest["task_family"] == "Doubled"
     assert manifest["params"] == {}
@@ -91,7 +91,8 @@ def test_manifest_records_how_the_output_was_made(flow_module, fresh_data_dir):
     output = manifest["outputs"]["data"]
     assert output["file"] == "Doubled__99914b932b-data.pkl"
     assert output["size"] == (path.parent / output["file"]).stat().st_size
-    assert "Doubled.run" in manifest["code"] and "flowhelpers.scale" in manifest["code"]
+    assert manifest["code"] == code_line["code"]
+    assert "Doubled.run" in code_line["members"] and "flowhelpers.scale" in code_line["members"]
     assert manifest["duration"] >= 0 and manifest["d6tflow"] == d6tflow.__version__
 
 
@@ -106,6 +107,18 @@ def test_editing_run_makes_the_task_stale_and_names_the_method(flow_module):
     assert result.status == {module.Doubled(): TaskState.DONE, module.Source(): TaskState.COMPLETE}
     assert result.reasons[module.Doubled()] == ("code of Doubled.run changed",)
     assert module.Doubled().outputLoad() == [2, 4]
+
+
+def test_changed_code_is_named_by_class_when_the_log_lost_the_details(flow_module, fresh_data_dir):
+    d6tflow.run(flow_module.Doubled(), execution_summary=False)
+    path = fresh_data_dir / "Doubled" / ".manifests.jsonl"
+    # A log edited by hand (or by another tool) without the line that maps the code digest.
+    path.write_text(
+        "".join(x + "\n" for x in path.read_text().splitlines() if '"members"' not in x)
+    )
+    assert status_of(flow_module.Doubled()).state is State.COMPLETE  # the digest still matches
+    module = flow_module.edit("userflow.py", "self.inputLoad()))", "self.inputLoad()[:2]))")
+    assert status_of(module.Doubled()).reasons == ("code of Doubled changed",)
 
 
 def test_comments_docstrings_and_formatting_do_not_count(flow_module):

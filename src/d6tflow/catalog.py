@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
-from d6tflow.fingerprint import file_hash, file_stat, text_hash
+from d6tflow.fingerprint import code_digest, file_hash, file_stat
 from d6tflow.manifests import logs_under
 from d6tflow.provenance import manifest_of, output_folder
 
@@ -28,7 +28,7 @@ def catalog(folder: str | os.PathLike | None = None) -> pd.DataFrame:
     rows = []
     for manifest, manifest_folder in _all_manifests(folder):
         outputs = manifest["outputs"]
-        code = "|".join(f"{k}={v}" for k, v in sorted(manifest.get("code", {}).items()))
+        code = manifest.get("code")
         rows.append(
             {
                 "task_family": manifest["task_family"],
@@ -38,7 +38,7 @@ def catalog(folder: str | os.PathLike | None = None) -> pd.DataFrame:
                 "duration": manifest["duration"],
                 "size": sum(rec["size"] for rec in outputs.values()),
                 "outputs": [rec["file"] for rec in outputs.values()],
-                "code": text_hash(code),
+                "code": code if isinstance(code, str) else code_digest(code or {}),
                 "folder": manifest_folder,
             }
         )

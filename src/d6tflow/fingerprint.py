@@ -254,9 +254,28 @@ def code_of(cls: type) -> dict[str, str]:
     return found
 
 
+def code_digest(members: dict[str, str]) -> str:
+    """One fingerprint for a whole ``code_of`` map: what a manifest records."""
+    return text_hash("|".join(f"{name}={digest}" for name, digest in sorted(members.items())))
+
+
+# By class: (the code_of map it was made from, its digest).
+_digest_cache: dict[type, tuple[dict[str, str], str]] = {}
+
+
+def code_digest_of(cls: type) -> str:
+    """``code_digest(code_of(cls))``, computed once per map."""
+    members = code_of(cls)
+    cached = _digest_cache.get(cls)
+    if cached is None or cached[0] is not members:
+        cached = _digest_cache[cls] = (members, code_digest(members))
+    return cached[1]
+
+
 def forget_code() -> None:
     """Called before each state check: code may have been edited and re-imported since."""
     _class_cache.clear()
+    _digest_cache.clear()
 
 
 class CodeFingerprint:

@@ -6,6 +6,10 @@ a tombstone (``{"task_id": …, "removed": true}``). An append costs microsecond
 manifest cost a file creation and a rename, and a state check reads one file per folder instead of
 one per task. A reader keeps what it has read and later reads only what was appended since.
 
+A task's code fingerprint is recorded as one digest; the map of what it covers (method and
+function fingerprints, to say *which* code changed) is a line of its own, ``{"code": digest,
+"members": {...}}``, written once per folder and kept by compaction while a manifest refers to it.
+
 Nothing half-written counts: a line torn by a crash does not parse and is ignored (that commit did
 not happen). Writers take the folder's append lock (locks.py) and begin a new line if a crash left
 the file without a final newline. When superseded lines outnumber current ones, the writer that
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from d6tflow import locks, store
 from d6tflow.utils import gc_paused
@@ -44,6 +49,7 @@ class ManifestLog:
         self.folder = folder
         self.path = os.path.join(folder, LOG_NAME)
         self.records: dict[str, dict] = {}
+        self.code: dict[str, dict[str, str]] = {}  # code digest -> the members it stands for
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file read
         self._offset = 0  # bytes of complete lines read
         self._lines = 0  # lines read, superseded ones included
@@ -72,8 +78,17 @@ class ManifestLog:
         if st.st_size > self._offset:
             self._read_from(self._offset)
 
+    def code_members(self, recorded: Any) -> dict[str, str] | None:
+        """The code fingerprints a manifest's ``code`` digest stands for, if the log has them."""
+        if isinstance(recorded, dict):  # manifests of d6tflow 1.0.0.dev0 held the map itself
+            return recorded
+        if self._checked != _generation:
+            self.refresh()
+        return self.code.get(recorded) if isinstance(recorded, str) else None
+
     def _reset(self, identity: tuple[int, int] | None) -> None:
-        self.records, self._identity, self._offset, self._lines = {}, identity, 0, 0
+        self.records, self.code = {}, {}
+        self._identity, self._offset, self._lines = identity, 0, 0
 
     def _read_from(self, offset: int) -> None:
         try:
@@ -94,6 +109,8 @@ class ManifestLog:
             self._lines += 1
             task_id = record.get("task_id")
             if not isinstance(task_id, str):
+                if isinstance(record.get("code"), str) and isinstance(record.get("members"), dict):
+                    self.code[record["code"]] = record["members"]
                 continue
             if record.get("removed"):
                 self.records.pop(task_id, None)
@@ -102,9 +119,15 @@ class ManifestLog:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def append(self, record: dict) -> None:
-        """Append ``record`` (a manifest or a tombstone): the moment a task's run is committed."""
-        line = _ENCODER.encode(record).encode("utf-8") + b"\n"
+    def append(self, record: dict, code_members: dict[str, str] | None = None) -> None:
+        """Append ``record`` (a manifest or a tombstone): the moment a task's run is committed.
+        ``code_members``: what the manifest's code digest stands for, written first if the log
+        does not have it yet."""
+        records = [record]
+        digest = record.get("code")
+        if code_members is not None and digest not in self.code:
+            records.insert(0, {"code": digest, "members": code_members})
+        line = b"".join(_ENCODER.encode(r).encode("utf-8") + b"\n" for r in records)
         with locks.append_locked(self.folder):
             # Opened under the lock, so it is the file that is there now (not one a compaction
             # replaced); kept open only for this line, so no descriptor lingers per folder.
@@ -120,9 +143,9 @@ class ManifestLog:
             finally:
                 os.close(fd)
             if known:
-                # Nobody else wrote since we last read: take our own line without reading it.
+                # Nobody else wrote since we last read: take our own lines without reading them.
                 self._offset += len(line)
-                self._apply([record])
+                self._apply(records)
             else:
                 self.refresh()
             if not self.records:  # the last task's outputs went: leave no log behind
@@ -139,7 +162,9 @@ class ManifestLog:
     def _compact(self) -> None:
         """Rewrite the log with current records only (called under the append lock, right after
         this object caught up with the file)."""
-        text = "".join(_ENCODER.encode(r) + "\n" for r in self.records.values())
+        used = {r.get("code") for r in self.records.values()}
+        code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
+        text = "".join(_ENCODER.encode(r) + "\n" for r in [*code, *self.records.values()])
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
         self.refresh()
 

@@ -18,13 +18,14 @@ import datetime
 import functools
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from d6tflow import locks, settings, store
 from d6tflow.errors import OutputError
-from d6tflow.fingerprint import code_of, file_hash, file_record, file_stat
+from d6tflow.fingerprint import code_digest_of, code_of, file_hash, file_record, file_stat
 from d6tflow.manifests import ManifestLog, log_of
 from d6tflow.status import COMPLETE, State, Status
 from d6tflow.targets import DataTarget
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from d6tflow.task_data import TaskData
 
 logger = logging.getLogger("d6tflow")
+
+_COMPLETE = State.COMPLETE
 
 
 @functools.cache
@@ -115,22 +118,30 @@ def declared_inputs(task: Any) -> list[str]:
 
 
 def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
-    """COMPLETE, PENDING or STALE for a data task, given its dependencies' statuses."""
+    """COMPLETE, PENDING or STALE for a data task, given its dependencies' statuses.
+
+    A state check calls this for every task of the flow, so the common path (one output, all
+    current) is written out here rather than spread over helpers.
+    """
     targets, _, log = _records_of(task)
     if not targets:
         return assess_by_existence(task, deps)
     manifest = log.get(task.task_id)
     records = manifest["outputs"] if manifest is not None else {}
-    # One pass over the outputs (a state check makes it for every task of the flow).
     missing, changed, hashes = [], [], {}
     for key, target in targets.items():
-        stat = file_stat(target._path)
-        record = records.get(key)
-        if stat is None:
+        try:
+            st = os.stat(target._path)
+            seen = (st.st_size, st.st_mtime_ns)
+            if stat.S_ISDIR(st.st_mode):  # a folder output: its files' total and newest mtime
+                seen = file_stat(target._path)
+        except FileNotFoundError:
             missing.append(key)
-        elif record is not None:
+            continue
+        record = records.get(key)
+        if record is not None:
             hashes[key] = record["hash"]
-            if (record["size"], record["mtime_ns"]) != stat:
+            if (record["size"], record["mtime_ns"]) != seen:
                 changed.append(key)
         elif manifest is not None:
             changed.append(key)
@@ -143,18 +154,21 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         if changed:
             words = _outputs_words(task, changed) + " changed after it was written"
             return Status(State.PENDING, (words + " (run d6tflow.verify for details)",))
+        # An external task's code is a stand-in (e.g. a FlowExport stub): outputs rule.
         if settings.track_code and not task.external:
-            # An external task's code is a stand-in (e.g. a FlowExport stub): outputs rule.
-            reasons.extend(_code_changes(task, manifest.get("code", {})))
+            recorded = manifest.get("code")
+            if recorded != code_digest_of(type(task)):
+                reasons.extend(_code_changes(task, log.code_members(recorded)))
         if manifest.get("inputs") or getattr(task, "input_files", None) is not None:
             reasons.extend(_input_changes(task, manifest.get("inputs", {})))
     upstream_words: list[str] = []
     if deps and task._cascades():
+        upstream = manifest.get("upstream", {}) if manifest is not None else None
         for dep, status in deps:
-            if not status.complete:
+            if status[0] is not _COMPLETE:
                 upstream_words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
-            elif manifest is not None:
-                recorded = manifest.get("upstream", {}).get(dep.task_id)
+            elif upstream is not None:
+                recorded = upstream.get(dep.task_id)
                 current = status.hashes if status.hashes is not None else _output_hashes(dep)
                 if recorded is not None and current is not None and recorded != current:
                     reasons.append(f"upstream {dep.task_family} output changed")
@@ -163,8 +177,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     elif len(hashes) != len(records):  # the manifest also has outputs no longer in persist
         hashes = _hashes(manifest)
     if not reasons and not upstream_words:
-        # _make: positional fields, without Status()'s keyword handling (once per task)
-        return Status._make((State.COMPLETE, (), False, manifest is None, hashes))
+        # _make: positional fields, without Status()'s keyword handling
+        return Status._make((_COMPLETE, (), False, manifest is None, hashes))
     return Status(
         State.STALE,
         tuple(reasons + upstream_words),
@@ -194,10 +208,10 @@ def _outputs_words(task: Any, keys: list[str]) -> str:
     return "output " + ", ".join(keys)
 
 
-def _code_changes(task: Any, recorded: dict[str, str]) -> list[str]:
+def _code_changes(task: Any, recorded: dict[str, str] | None) -> list[str]:
+    if recorded is None:  # the log no longer tells which parts (or code was not tracked then)
+        return [f"code of {task.task_family} changed"]
     current = code_of(type(task))
-    if current == recorded:
-        return []
     names = current.keys() | recorded.keys()
     changed = sorted(k for k in names if current.get(k) != recorded.get(k))
     return [f"code of {name} changed" for name in changed[:3]] + (
@@ -280,7 +294,8 @@ def _commit(
         "task_id": task.task_id,
         "task_family": task.task_family,
         "params": task.to_str_params(only_significant=True),
-        "code": code_of(type(task)) if settings.track_code else {},
+        # A digest: the members it stands for are written to the log once (ManifestLog.append).
+        "code": code_digest_of(type(task)) if settings.track_code else None,
         "upstream": {
             dep.task_id: hashes
             for dep in task._graph_deps()
@@ -296,7 +311,12 @@ def _commit(
         "duration": round(ended - started, 6),
         "d6tflow": _version(),
     }
-    log.append(manifest)  # the commit; now the outputs appear
+    # Empty sections are left out: a state check parses every line of a folder's log.
+    for section in ("upstream", "inputs"):
+        if not manifest[section]:
+            del manifest[section]
+    # The commit; now the outputs appear.
+    log.append(manifest, code_members=code_of(type(task)) if settings.track_code else None)
     for target in targets.values():
         store.publish(target._path)
 
