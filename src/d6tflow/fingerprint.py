@@ -259,22 +259,30 @@ def code_digest(members: dict[str, str]) -> str:
     return text_hash("|".join(f"{name}={digest}" for name, digest in sorted(members.items())))
 
 
-# By class: (the code_of map it was made from, its digest).
-_digest_cache: dict[type, tuple[dict[str, str], str]] = {}
+_digest_cache: dict[type, str] = {}
+# Fingerprints given from outside (a worker runs with its parent's), kept when caches are cleared.
+_pinned: dict[type, dict[str, str]] = {}
 
 
 def code_digest_of(cls: type) -> str:
-    """``code_digest(code_of(cls))``, computed once per map."""
-    members = code_of(cls)
-    cached = _digest_cache.get(cls)
-    if cached is None or cached[0] is not members:
-        cached = _digest_cache[cls] = (members, code_digest(members))
-    return cached[1]
+    """``code_digest(code_of(cls))``, computed once per state check or run."""
+    found = _digest_cache.get(cls)
+    if found is None:
+        found = _digest_cache[cls] = code_digest(code_of(cls))
+    return found
+
+
+def pin_code(cls: type, members: dict[str, str]) -> None:
+    """Use ``members`` as the code fingerprint of ``cls`` from now on (a worker process pins
+    the one its parent process computed, so both record the same code)."""
+    _pinned[cls] = _class_cache[cls] = members
+    _digest_cache.pop(cls, None)
 
 
 def forget_code() -> None:
     """Called before each state check: code may have been edited and re-imported since."""
     _class_cache.clear()
+    _class_cache.update(_pinned)
     _digest_cache.clear()
 
 

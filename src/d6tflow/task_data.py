@@ -207,8 +207,11 @@ class TaskData(Task):
             return result, files_of(result)
         stem = naming.prefix + self.task_id + "-" if naming.with_id else naming.prefix
         fmt = naming.fmt
+        if single:
+            target = DataTarget._at(stem + naming.names[0][1], fmt)
+            return target, ({"data": target}, naming.folder)
         targets = {key: DataTarget._at(stem + name, fmt) for key, name in naming.names}
-        return (targets["data"] if single else targets), (targets, naming.folder)
+        return targets, (targets, naming.folder)
 
     def _cascades(self) -> bool:
         return settings.check_dependencies and not self.external

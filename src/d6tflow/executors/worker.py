@@ -30,7 +30,6 @@ from d6tflow.executors.shipping import (
 _lock = threading.Lock()
 # Keys of d6tflow.data in use by tasks running in this process (Dask runs several in threads).
 _in_use: dict[str, int] = {}
-_prepared = False
 _last_settings: dict[str, Any] | None = None
 _last_formats: bytes | None = None
 _in_job = 0
@@ -57,7 +56,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _prepare_process(shipment: Shipment, chdir: bool) -> None:
     """Make this process look like the parent: imports, working directory, d6tflow settings."""
-    global _prepared, _last_settings, _last_formats
+    global _last_settings, _last_formats
     for entry in shipment.sys_path:
         if entry not in sys.path:
             sys.path.append(entry)
@@ -76,22 +75,6 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
             if name not in known:
                 register(type(fmt))
         _last_formats = shipment.formats
-    if not _prepared:
-        from d6tflow import fingerprint
-
-        # Pinned fingerprints survive the cache being cleared by a state check inside run().
-        fingerprint._class_cache = _PinnedCache(fingerprint._class_cache)
-        _prepared = True
-
-
-class _PinnedCache(dict):
-    def __init__(self, *args: Any):
-        super().__init__(*args)
-        self.pinned: dict[type, dict[str, str]] = {}
-
-    def clear(self) -> None:
-        super().clear()
-        self.update(self.pinned)
 
 
 def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
@@ -111,12 +94,9 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
             return _failure(e, f"{shipment.label} could not be unpickled in the worker process")
         with _using(_keys_of(task, inputs)) as placed:
             if shipment.code is not None:
-                from d6tflow import fingerprint
+                from d6tflow.fingerprint import pin_code
 
-                cache_ = fingerprint._class_cache
-                if isinstance(cache_, _PinnedCache):
-                    cache_.pinned[type(task)] = shipment.code
-                cache_[type(task)] = shipment.code
+                pin_code(type(task), shipment.code)
             for path, obj in placed.items():
                 cache.data[path] = obj
             outcome = execute_task(task)
