@@ -245,3 +245,25 @@ def test_the_garbage_collector_is_left_as_the_user_had_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_tasks_run_has_the_garbage_collector_as_the_user_had_it(fresh_data_dir):
+    # The pause is for d6tflow's own bookkeeping: a task's run() may make cyclic garbage.
+    import gc
+
+    seen = []
+
+    class Watched(d6tflow.tasks.TaskPickle):
+        def run(self):
+            seen.append(gc.isenabled())
+            self.save(1)
+
+    d6tflow.run(Watched(), execution_summary=False)
+    gc.disable()
+    try:
+        Watched().reset(confirm=False)
+        d6tflow.run(Watched(), execution_summary=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [True, False]

@@ -133,7 +133,8 @@ def run(
     summary = settings.execution_summary if execution_summary is None else execution_summary
     keep_stale = not (settings.rerun_stale if rerun_stale is None else rerun_stale)
     # d6tflow's own bookkeeping makes many objects and no cyclic garbage; the collector comes
-    # back for tasks' run() and waits (see _execute), and after the run, when the graph is gone.
+    # back for tasks' run() (execute_task), for waits (_execute) and after the run, when the
+    # graph is gone.
     with gc_paused():
         graph = Graph(roots)
         to_reset = _tasks_to_reset(graph, roots, forced, forced_all, forced_all_upstream)
@@ -246,8 +247,7 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
                     continue
                 if verbose:
                     logger.info("running %r", task)
-                with gc_resumed():
-                    running[executor.submit(task)] = task
+                running[executor.submit(task)] = task
             if not running:
                 continue
             # Inline futures are finished on submit: skip the cost of waiting on them.

@@ -38,17 +38,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@contextlib.contextmanager
-def gc_resumed() -> Iterator[None]:
+class gc_resumed:
     """Inside a pause: the collector as the user had it, for the user's own code (a task's
-    ``run()``) and for long waits, where other threads may make cyclic garbage."""
-    paused = not gc.isenabled()
-    if _pauses and _pauses[0]:
-        gc.enable()
-    try:
-        yield
-    finally:
-        if paused:
+    ``run()``) and for long waits, where other threads may make cyclic garbage. A class, not a
+    generator: it is entered once per task."""
+
+    __slots__ = ("_paused",)
+
+    def __enter__(self) -> None:
+        self._paused = not gc.isenabled()
+        if _pauses and _pauses[0]:
+            gc.enable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._paused:
             gc.disable()
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from d6tflow.errors import FlowFailedError, OutputError
 from d6tflow.provenance import run_and_commit
 from d6tflow.task_data import TaskData
-from d6tflow.utils import flatten, map_structure
+from d6tflow.utils import flatten, gc_resumed, map_structure
 
 if TYPE_CHECKING:
     from d6tflow.task import Task
@@ -65,7 +65,8 @@ class Executor(ABC):
 def execute_task(task: Task) -> TaskOutcome:
     """Run one task in this process: its ``run()``, tasks it yields, then check its outputs."""
     try:
-        ran = _run(task)
+        with gc_resumed():  # the scheduler pauses the collector for its own work, not for this
+            ran = _run(task)
     except Exception as e:
         return TaskOutcome(error=e, traceback=traceback.format_exc())
     return TaskOutcome(ran=ran)
