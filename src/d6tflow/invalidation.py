@@ -100,7 +100,7 @@ def _tasks_of(items: Any) -> list[Task]:
 def _files_of(roots: list[Task]) -> set[str]:
     from d6tflow.locks import task_lock_path
     from d6tflow.manifests import LOG_NAME
-    from d6tflow.provenance import file_targets, output_folder
+    from d6tflow.provenance import file_paths, output_folder
     from d6tflow.task_data import TaskData
 
     keep: set[str] = set()
@@ -111,7 +111,7 @@ def _files_of(roots: list[Task]) -> set[str]:
         targets = output.values() if isinstance(output, dict) else [output]
         keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t.path, str))
         keep.add(os.path.abspath(task._meta_path()))
-        if file_targets(task):
+        if file_paths(task):
             folder = output_folder(task)
             keep.add(os.path.abspath(os.path.join(folder, LOG_NAME)))
             keep.add(os.path.abspath(task_lock_path(folder, task.task_id)))

@@ -45,27 +45,25 @@ def _version() -> str:
     return __version__
 
 
-def file_targets(task: TaskData) -> dict[str, DataTarget]:
-    """The task's file outputs by key; empty for in-memory or custom-target tasks."""
-    return _records_of(task)[0]
+def file_paths(task: TaskData) -> dict[str, str]:
+    """The paths of the task's file outputs by key; empty for in-memory or custom targets."""
+    return task._file_paths()[0]
 
 
 def output_folder(task: TaskData) -> str:
     """The folder of the task's file outputs, where its manifest log and lock live."""
-    return _records_of(task)[1]
+    return task._file_paths()[1]
 
 
-def _records_of(task: TaskData) -> tuple[dict[str, DataTarget], str, ManifestLog | None]:
-    """(file targets, their folder, its manifest log); empty for in-memory or custom targets."""
-    output = task.output()
-    # TaskData.output keeps what it worked out about its own targets next to them.
-    cached = task.__dict__.get("_outputs_cache")
-    targets, folder = cached[2] if cached is not None and cached[1] is output else files_of(output)
-    return targets, folder, (log_of(folder) if targets else None)
+def _records_of(task: TaskData) -> tuple[dict[str, str], str, ManifestLog | None]:
+    """(file output paths by key, their folder, its manifest log); empty for in-memory or custom
+    targets."""
+    paths, folder = task._file_paths()
+    return paths, folder, (log_of(folder) if paths else None)
 
 
-def files_of(output: Any) -> tuple[dict[str, DataTarget], str]:
-    """(file targets by key, their folder) of an output, if d6tflow writes them (DataTargets);
+def files_of(output: Any) -> tuple[dict[str, str], str]:
+    """(paths by key, their folder) of an output's files, if d6tflow writes them (DataTargets);
     ``({}, "")`` for in-memory and custom targets, which write where they like."""
     targets = output if isinstance(output, dict) else {"data": output}
     for target in targets.values():
@@ -73,7 +71,7 @@ def files_of(output: Any) -> tuple[dict[str, DataTarget], str]:
             return {}, ""
     if not targets:
         return {}, ""
-    return targets, _parent(target._path)
+    return {key: t._path for key, t in targets.items()}, _parent(target._path)
 
 
 def _parent(path: str) -> str:
@@ -123,18 +121,18 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     A state check calls this for every task of the flow, so the common path (one output, all
     current) is written out here rather than spread over helpers.
     """
-    targets, _, log = _records_of(task)
-    if not targets:
+    paths, _, log = _records_of(task)
+    if not paths:
         return assess_by_existence(task, deps)
     manifest = log.get(task.task_id)
     records = manifest["outputs"] if manifest is not None else {}
     missing, changed, hashes = [], [], {}
-    for key, target in targets.items():
+    for key, path in paths.items():
         try:
-            st = os.stat(target._path)
+            st = os.stat(path)
             seen = (st.st_size, st.st_mtime_ns)
             if stat.S_ISDIR(st.st_mode):  # a folder output: its files' total and newest mtime
-                seen = file_stat(target._path)
+                seen = file_stat(path)
         except FileNotFoundError:
             missing.append(key)
             continue
@@ -146,7 +144,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         elif manifest is not None:
             changed.append(key)
     if missing:
-        if len(missing) == len(targets) and manifest is None:
+        if len(missing) == len(paths) and manifest is None:
             return Status(State.PENDING, ("parameters new",))
         return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
     reasons: list[str] = []
@@ -255,8 +253,8 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
     Holds the task's lock, so two processes never run the same task at once; the second finds
     it complete and returns False without running it.
     """
-    targets, folder, log = _records_of(task)
-    if not targets:
+    paths, folder, log = _records_of(task)
+    if not paths:
         body()
         return True
     store.ensure_dir(folder)
@@ -265,26 +263,26 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
             logger.info("%r was completed by another run", task)
             return False
         started = time.time()
-        with store.staging([t._path for t in targets.values()]) as staged:
+        with store.staging(list(paths.values())) as staged:
             body()
-            missing = [k for k, t in targets.items() if staged[t._path] is None and not t.exists()]
+            missing = [k for k, p in paths.items() if staged[p] is None and not os.path.exists(p)]
             if missing:
                 raise OutputError(
                     f"{task!r}.run() finished without saving output(s) {missing}. Call "
                     "self.save(...) in run() (with a dict of every persist key for several)."
                 )
-            _commit(task, targets, log, staged, started)
+            _commit(task, paths, log, staged, started)
     return True
 
 
 def _commit(
-    task: Any, targets: dict[str, DataTarget], log: ManifestLog, staged: dict, started: float
+    task: Any, paths: dict[str, str], log: ManifestLog, staged: dict, started: float
 ) -> None:
     outputs = {}
-    for key, target in targets.items():
-        size, mtime_ns, content = file_record(staged[target._path] or target._path)
+    for key, path in paths.items():
+        size, mtime_ns, content = file_record(staged[path] or path)
         outputs[key] = {
-            "file": os.path.basename(target._path),
+            "file": os.path.basename(path),
             "size": size,
             "mtime_ns": mtime_ns,
             "hash": content,
@@ -317,8 +315,8 @@ def _commit(
             del manifest[section]
     # The commit; now the outputs appear.
     log.append(manifest, code_members=code_of(type(task)) if settings.track_code else None)
-    for target in targets.values():
-        store.publish(target._path)
+    for path in paths.values():
+        store.publish(path)
 
 
 def _input_record(path: str) -> tuple[int, int, str] | None:
@@ -334,8 +332,8 @@ def _iso(timestamp: float) -> str:
 
 def outputs_staged(task: Any) -> bool:
     """Is the task running right now in this process (its outputs staged)?"""
-    targets = file_targets(task)
-    return bool(targets) and next(iter(targets.values()))._path in store._staged
+    paths = file_paths(task)
+    return bool(paths) and next(iter(paths.values())) in store._staged
 
 
 def remove_records(task: Any) -> None:

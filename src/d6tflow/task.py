@@ -308,6 +308,7 @@ class Task(metaclass=TaskMeta):
         twin.flows = flows
         twin._context = context
         twin.__dict__.pop("_outputs_cache", None)
+        twin.__dict__.pop("_files_cache", None)
         twin._set_identity()
         return twin
 

@@ -28,13 +28,20 @@ class _Naming(NamedTuple):
     names: tuple[tuple[str, str], ...]  # (persist key, file name after "<task id>-")
     with_id: bool
     fmt: Format | None
-    outputs: dict[str, tuple[Any, tuple[dict, str]]]  # by task id: (output, file targets, folder)
+    outputs: dict[str, Any]  # by task id: the target, or {key: target}
+    files: dict[str, tuple[dict[str, str], str]]  # by task id: ({key: path}, folder)
 
 
-# Namings by class and naming state; their outputs are shared by equal task instances.
+# Namings by class and naming state; their targets and paths are shared by equal task instances.
 _namings: dict[tuple, _Naming] = {}
 _MAX_NAMINGS = 4096
 _MAX_REMEMBERED_OUTPUTS = 200_000
+
+
+def _remember(memo: dict, key: Any, value: Any, limit: int = _MAX_REMEMBERED_OUTPUTS) -> None:
+    if len(memo) >= limit:  # a bound, not an LRU: long sessions with many flows stay small
+        memo.clear()
+    memo[key] = value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -154,12 +161,58 @@ class TaskData(Task):
         state = (_data_dir(settings.dirpath), settings.save_with_param, self.path)
         cached = self.__dict__.get("_outputs_cache")
         if cached is None or cached[0] != state:
-            cached = self._outputs_cache = (state, *self._shared_outputs(state))
+            cached = self._outputs_cache = (state, self._shared_output(state))
         return cached[1]
 
-    def _shared_outputs(self, state: tuple) -> tuple[Any, tuple[dict, str]]:
-        """(output, its file targets and their folder), shared by equal tasks: a graph rebuilt
-        for the next run (new instances from requires()) finds them instead of making them."""
+    def _file_paths(self) -> tuple[dict[str, str], str]:
+        """({persist key: path}, folder) of the outputs d6tflow writes as files, ``({}, "")`` for
+        in-memory and custom targets. A state check needs only these, not target objects."""
+        if type(self).output is not TaskData.output:
+            return files_of(self.output())  # the class makes targets of its own
+        state = (_data_dir(settings.dirpath), settings.save_with_param, self.path)
+        cached = self.__dict__.get("_files_cache")
+        if cached is None or cached[0] != state:
+            cached = self._files_cache = (state, self._shared_files(state))
+        return cached[1]
+
+    # Equal tasks share their targets and paths: a graph rebuilt for the next run (new instances
+    # from requires()) finds them instead of making them again.
+
+    def _shared_output(self, state: tuple) -> Any:
+        naming = self._naming_in(state)
+        found = naming.outputs.get(self.task_id)
+        if found is None:
+            persist = self.persist
+            single = len(persist) == 1 and persist[0] == "data"  # the single-output shortcut
+            if naming.fmt is None:
+                found = (
+                    self._make_target("data")
+                    if single
+                    else {name: self._make_target(name) for name in persist}
+                )
+            else:
+                paths, fmt = self._shared_files(state)[0], naming.fmt
+                found = (
+                    DataTarget._at(paths["data"], fmt)
+                    if single
+                    else {key: DataTarget._at(path, fmt) for key, path in paths.items()}
+                )
+            _remember(naming.outputs, self.task_id, found)
+        return found
+
+    def _shared_files(self, state: tuple) -> tuple[dict[str, str], str]:
+        naming = self._naming_in(state)
+        found = naming.files.get(self.task_id)
+        if found is None:
+            if naming.fmt is None:
+                found = files_of(self.output())
+            else:
+                stem = naming.prefix + self.task_id + "-" if naming.with_id else naming.prefix
+                found = ({key: stem + name for key, name in naming.names}, naming.folder)
+            _remember(naming.files, self.task_id, found)
+        return found
+
+    def _naming_in(self, state: tuple) -> _Naming:
         key = (
             type(self),
             state,
@@ -170,15 +223,9 @@ class TaskData(Task):
         )
         naming = _namings.get(key)
         if naming is None:
-            if len(_namings) >= _MAX_NAMINGS:
-                _namings.clear()
-            naming = _namings[key] = self._naming()
-        found = naming.outputs.get(self.task_id)
-        if found is None:
-            if len(naming.outputs) >= _MAX_REMEMBERED_OUTPUTS:
-                naming.outputs.clear()
-            found = naming.outputs[self.task_id] = self._new_outputs(naming)
-        return found
+            naming = self._naming()
+            _remember(_namings, key, naming, _MAX_NAMINGS)
+        return naming
 
     def _naming(self) -> _Naming:
         """How this class names its outputs now, worked out once for all of its tasks."""
@@ -188,30 +235,12 @@ class TaskData(Task):
         if fmt is None or fmt.in_memory or (self.target_dir is None and "_" in family):
             # Custom targets, in-memory outputs and folders the original may have named
             # differently (see _getpath) take the general way, target by target.
-            return _Naming("", "", (), False, None, {})
+            return _Naming("", "", (), False, None, {}, {})
         ext = fmt.ext if self.target_ext is None else self.target_ext
         prefix = _folder_of(self._base_dir(), self.target_dir or family)
         names = tuple((key, f"{key}.{ext}") for key in persist)
         with_id = bool(settings.save_with_param and self.save_attrib)
-        return _Naming(prefix[: -len(os.sep)], prefix, names, with_id, fmt, {})
-
-    def _new_outputs(self, naming: _Naming) -> tuple[Any, tuple[dict, str]]:
-        persist = self.persist
-        single = len(persist) == 1 and persist[0] == "data"  # the single-output shortcut
-        if naming.fmt is None:
-            result = (
-                self._make_target("data")
-                if single
-                else {name: self._make_target(name) for name in persist}
-            )
-            return result, files_of(result)
-        stem = naming.prefix + self.task_id + "-" if naming.with_id else naming.prefix
-        fmt = naming.fmt
-        if single:
-            target = DataTarget._at(stem + naming.names[0][1], fmt)
-            return target, ({"data": target}, naming.folder)
-        targets = {key: DataTarget._at(stem + name, fmt) for key, name in naming.names}
-        return targets, (targets, naming.folder)
+        return _Naming(prefix[: -len(os.sep)], prefix, names, with_id, fmt, {}, {})
 
     def _cascades(self) -> bool:
         return settings.check_dependencies and not self.external

@@ -370,6 +370,7 @@ def _with_absolute_path(task: Any) -> Any:
     if context_relative:
         twin._context = (os.path.abspath(context[0]), context[1])
     twin.__dict__.pop("_outputs_cache", None)
+    twin.__dict__.pop("_files_cache", None)
     twin._set_identity()  # also forgets requires(): upstream tasks get the absolute path too
     return twin
 
