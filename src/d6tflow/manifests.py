@@ -124,10 +124,11 @@ class ManifestLog:
         ``code_members``: what the manifest's code digest stands for, written first if the log
         does not have it yet."""
         records = [record]
+        line = _ENCODER.encode(record).encode("utf-8") + b"\n"
         digest = record.get("code")
         if code_members is not None and digest not in self.code:
             records.insert(0, {"code": digest, "members": code_members})
-        line = b"".join(_ENCODER.encode(r).encode("utf-8") + b"\n" for r in records)
+            line = _ENCODER.encode(records[0]).encode("utf-8") + b"\n" + line
         with locks.append_locked(self.folder):
             # Opened under the lock, so it is the file that is there now (not one a compaction
             # replaced); kept open only for this line, so no descriptor lingers per folder.

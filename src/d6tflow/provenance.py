@@ -91,8 +91,10 @@ def manifest_of(task: Any, fresh: bool = False) -> dict | None:
 
 
 def _output_hashes(task: Any) -> dict[str, str] | None:
-    """The task's output hashes as committed now (it may have run in another process)."""
-    manifest = manifest_of(task, fresh=True)
+    """The task's output hashes as this process last read or wrote them, else as committed now
+    (another process may have run it). Not fresher than that on purpose: a task records the
+    upstream content it may have read, and an older hash only ever means one rerun too many."""
+    manifest = manifest_of(task) or manifest_of(task, fresh=True)
     return None if manifest is None else _hashes(manifest)
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from d6tflow import settings
@@ -117,16 +116,27 @@ def staged_path(path: str) -> str | None:
     return _staged.get(path)
 
 
-@contextlib.contextmanager
-def staging(paths: list[str]) -> Iterator[dict[str, str | None]]:
+class staging:
     """While a task runs, its outputs are written under temporary names and only renamed into
-    place by :func:`publish` when the task commits; whatever is left unpublished is removed."""
-    for path in paths:
-        _staged[path] = None
-    try:
-        yield _staged
-    finally:
-        for path in paths:
+    place by :func:`publish` when the task commits; whatever is left unpublished is removed.
+
+    >>> with staging(paths) as staged: ...  # staged[path]: the temporary file, or None
+
+    A class rather than a generator: every task of a run enters one.
+    """
+
+    __slots__ = ("paths",)
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+
+    def __enter__(self) -> dict[str, str | None]:
+        for path in self.paths:
+            _staged[path] = None
+        return _staged
+
+    def __exit__(self, *exc: object) -> None:
+        for path in self.paths:
             tmp = _staged.pop(path, None)
             if tmp is not None:
                 _remove_quietly(tmp)
