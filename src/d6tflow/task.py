@@ -85,7 +85,8 @@ class Task(metaclass=TaskMeta):
     def __init__(self, *args: Any, path: Any = None, flows: Any = None, **kwargs: Any):
         params = type(self).get_params()
         values = self._bind(params, args, kwargs)
-        self.__dict__.update(values)
+        for name, value in values.items():
+            setattr(self, name, value)
         self.param_kwargs = values
         if type(self).path is None:
             self.path = path
@@ -97,9 +98,10 @@ class Task(metaclass=TaskMeta):
         self._context: tuple[Any, Any] | None = None
 
     def _set_identity(self) -> None:
-        path = os.fspath(self.path) if self.path is not None else None
-        self._key = (type(self), self.task_id, path)
-        self._hash = hash(self._key)
+        # No (class, id, path) tuple is kept: it would be one more object per task for the
+        # garbage collector to walk; equality compares the parts.
+        self._id_path = os.fspath(self.path) if self.path is not None else None
+        self._hash = hash((type(self), self.task_id, self._id_path))
         self._requires_cache: Any = _UNSET
         self._deps_cache: list[Task] | None = None
 
@@ -251,7 +253,11 @@ class Task(metaclass=TaskMeta):
         return f"{self.task_family}_{_INVALID_ID_CHARS.sub('_', summary)}_{digest}"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Task) and self._key == other._key
+        return (
+            type(other) is type(self)
+            and other.task_id == self.task_id  # type: ignore[attr-defined]
+            and other._id_path == self._id_path  # type: ignore[attr-defined]
+        )
 
     def __hash__(self) -> int:
         return self._hash
@@ -307,8 +313,7 @@ class Task(metaclass=TaskMeta):
             twin.path = path
         twin.flows = flows
         twin._context = context
-        twin.__dict__.pop("_outputs_cache", None)
-        twin.__dict__.pop("_files_cache", None)
+        twin._outputs_state = twin._files_state = None  # worked out again for the twin
         twin._set_identity()
         return twin
 

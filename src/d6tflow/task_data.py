@@ -98,6 +98,11 @@ class TaskData(Task):
     task_group: Any = None
     #: False: file names without the task id (one output file per class).
     save_attrib: bool = True
+    # What output() and _file_paths() worked out, and for which naming state (see output()).
+    _outputs_state: tuple | None = None
+    _outputs: Any = None
+    _files_state: tuple | None = None
+    _files: tuple[dict[str, str], str] = ({}, "")
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -159,10 +164,10 @@ class TaskData(Task):
         """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
         # Targets depend on the data folder and naming settings, which may change between calls.
         state = (_data_dir(settings.dirpath), settings.save_with_param, self.path)
-        cached = self.__dict__.get("_outputs_cache")
-        if cached is None or cached[0] != state:
-            cached = self._outputs_cache = (state, self._shared_output(state))
-        return cached[1]
+        if self._outputs_state != state:
+            self._outputs = self._shared_output(state)
+            self._outputs_state = state
+        return self._outputs
 
     def _file_paths(self) -> tuple[dict[str, str], str]:
         """({persist key: path}, folder) of the outputs d6tflow writes as files, ``({}, "")`` for
@@ -170,10 +175,10 @@ class TaskData(Task):
         if type(self).output is not TaskData.output:
             return files_of(self.output())  # the class makes targets of its own
         state = (_data_dir(settings.dirpath), settings.save_with_param, self.path)
-        cached = self.__dict__.get("_files_cache")
-        if cached is None or cached[0] != state:
-            cached = self._files_cache = (state, self._shared_files(state))
-        return cached[1]
+        if self._files_state != state:
+            self._files = self._shared_files(state)
+            self._files_state = state
+        return self._files
 
     # Equal tasks share their targets and paths: a graph rebuilt for the next run (new instances
     # from requires()) finds them instead of making them again.

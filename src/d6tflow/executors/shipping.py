@@ -369,8 +369,7 @@ def _with_absolute_path(task: Any) -> Any:
         twin.path = os.path.abspath(path)
     if context_relative:
         twin._context = (os.path.abspath(context[0]), context[1])
-    twin.__dict__.pop("_outputs_cache", None)
-    twin.__dict__.pop("_files_cache", None)
+    twin._outputs_state = twin._files_state = None  # worked out again for the twin
     twin._set_identity()  # also forgets requires(): upstream tasks get the absolute path too
     return twin
 
