@@ -267,3 +267,18 @@ def test_a_tasks_run_has_the_garbage_collector_as_the_user_had_it(fresh_data_dir
     finally:
         gc.enable()
     assert seen == [True, False]
+
+
+def test_objects_the_user_froze_stay_frozen(fresh_data_dir):
+    # d6tflow hands its long-lived objects to the oldest generation with freeze + unfreeze, which
+    # would also unfreeze a user's frozen objects (a pre-fork server's, say): it must not.
+    import gc
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        d6tflow.run(Leaf(name="frozen"), execution_summary=False)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

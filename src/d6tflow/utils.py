@@ -35,6 +35,13 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if _pauses.pop():
+            if not _pauses and gc.get_freeze_count() == 0:
+                # What was made meanwhile and is still alive (a graph the caller keeps, a log
+                # read) is long-lived: straight to the oldest generation (freeze + unfreeze
+                # moves it there without walking it), instead of one collection that walks it
+                # all as soon as the collector is back. Skipped if the user froze objects.
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
