@@ -35,7 +35,7 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if _pauses.pop():
-            if not _pauses and gc.get_freeze_count() == 0:
+            if not _pauses and not gc.get_freeze_count():
                 # What was made meanwhile and is still alive (a graph the caller keeps, a log
                 # read) is long-lived: straight to the oldest generation (freeze + unfreeze
                 # moves it there without walking it), instead of one collection that walks it
