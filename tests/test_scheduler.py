@@ -269,10 +269,14 @@ def test_a_tasks_run_has_the_garbage_collector_as_the_user_had_it(fresh_data_dir
     assert seen == [True, False]
 
 
-def test_objects_the_user_froze_stay_frozen(fresh_data_dir):
-    # d6tflow hands its long-lived objects to the oldest generation with freeze + unfreeze, which
+def test_objects_the_user_froze_stay_frozen(fresh_data_dir, monkeypatch):
+    # d6tflow hands a large flow's objects to the oldest generation with freeze + unfreeze, which
     # would also unfreeze a user's frozen objects (a pre-fork server's, say): it must not.
     import gc
+
+    from d6tflow import utils
+
+    monkeypatch.setattr(utils, "_PROMOTE_AFTER", 0)  # this small flow counts as large
 
     def is_frozen(obj):
         return not any(o is obj for o in gc.get_objects())  # frozen objects are in no generation

@@ -18,6 +18,8 @@ __all__ = [
 
 # Whether the collector was on when each pause still in progress began, outermost first.
 _pauses: list[bool] = []
+# Objects made during a pause (and still alive) above which they count as long-lived.
+_PROMOTE_AFTER = 10_000
 
 
 @contextlib.contextmanager
@@ -35,11 +37,12 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if _pauses.pop():
-            if not _pauses and not gc.get_freeze_count():
-                # What was made meanwhile and is still alive (a graph the caller keeps, a log
-                # read) is long-lived: straight to the oldest generation (freeze + unfreeze
-                # moves it there without walking it), instead of one collection that walks it
-                # all as soon as the collector is back. Skipped if the user froze objects.
+            if not _pauses and gc.get_count()[0] > _PROMOTE_AFTER and not gc.get_freeze_count():
+                # A large flow's objects still alive now (a graph the caller keeps, a log read)
+                # are long-lived: straight to the oldest generation (freeze + unfreeze moves
+                # them there without walking them), instead of a collection that walks them all
+                # as soon as the collector is back. Not for small pauses (an outputLoad in a
+                # loop), nor if the user froze objects (unfreeze would thaw them).
                 gc.freeze()
                 gc.unfreeze()
             gc.enable()
