@@ -148,3 +148,35 @@ def test_a_serialize_that_returns_no_string_is_named():
 
     with pytest.raises(d6tflow.errors.TaskDefinitionError, match=r"Counted: parameter 'count'"):
         Counted(count=3)
+
+
+def test_an_unpickled_task_equals_and_hashes_like_one_made_in_that_process(tmp_path):
+    # Class hashes differ between processes; a task sent to a worker must still find equal tasks
+    # made there in dicts and sets (graphs are dicts of tasks).
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "idflow.py").write_text(
+        "import d6tflow\n\nclass Sent(d6tflow.tasks.TaskPickle):\n    n = d6tflow.IntParameter()\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import idflow
+
+        blob = pickle.dumps(idflow.Sent(n=1))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("idflow", None)
+    (tmp_path / "sent.pkl").write_bytes(blob)
+    script = textwrap.dedent(
+        """
+        import pickle
+        import idflow
+        received = pickle.loads(open("sent.pkl", "rb").read())
+        made_here = idflow.Sent(n=1)
+        assert received == made_here and hash(received) == hash(made_here)
+        assert made_here in {received: 1}
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True)

@@ -252,6 +252,12 @@ class Task(metaclass=TaskMeta):
         summary = "_".join(shown[: settings._id_nparams])
         return f"{self.task_family}_{_INVALID_ID_CHARS.sub('_', summary)}_{digest}"
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A class hashes by its id, which differs in another process: an unpickled task gets the
+        # hash that equal tasks made there have.
+        self.__dict__.update(state)
+        self._hash = hash((type(self), self.task_id, self._id_path))
+
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
