@@ -151,8 +151,14 @@ def test_compaction_keeps_the_code_lines_that_manifests_refer_to(folder, tmp_pat
     assert reader.code_members("old") is None  # nothing refers to it any more
 
 
-def test_a_manifest_of_the_first_development_builds_carries_its_code_map_inline(folder):
+def test_a_manifest_of_the_first_development_builds_carries_its_code_map_inline(
+    folder, monkeypatch
+):
+    monkeypatch.setattr(manifests, "COMPACT_AFTER", 10)
     log = ManifestLog(folder)
     log.append({**record("A"), "code": {"Task.run": "1f"}})
+    for n in range(30):  # compaction keeps such a line as it is
+        log.append(coded("B", "d1", n), code_members={"Task.run": "2e"})
     reader = ManifestLog(folder)
     assert reader.code_members(reader.get("A")["code"]) == {"Task.run": "1f"}
+    assert reader.code_members(reader.get("B")["code"]) == {"Task.run": "2e"}

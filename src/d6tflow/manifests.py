@@ -163,7 +163,7 @@ class ManifestLog:
     def _compact(self) -> None:
         """Rewrite the log with current records only (called under the append lock, right after
         this object caught up with the file)."""
-        used = {r.get("code") for r in self.records.values()}
+        used = {c for r in self.records.values() if isinstance(c := r.get("code"), str)}
         code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
         text = "".join(_ENCODER.encode(r) + "\n" for r in [*code, *self.records.values()])
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
