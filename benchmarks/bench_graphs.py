@@ -44,9 +44,9 @@ MAX_LINEARITY = 1.5
 
 
 def repetitions(n: int) -> int:
-    if QUICK:
-        return 1
-    return 5 if n <= 1_000 else 3
+    # Five at every size: on a shared host one or two repetitions of a 10,000-task rerun can take
+    # 1.5x the others, and a median of three then reports the noise.
+    return 1 if QUICK else 5
 
 
 @dataclass
