@@ -165,7 +165,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     if deps and task._cascades():
         upstream = manifest.get("upstream", {}) if manifest is not None else None
         for dep, status in deps:
-            if status[0] is not _COMPLETE:
+            if status.state is not _COMPLETE:
                 upstream_words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
             elif upstream is not None:
                 recorded = upstream.get(dep.task_id)

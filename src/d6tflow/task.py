@@ -81,6 +81,9 @@ class Task(metaclass=TaskMeta):
     external: ClassVar[bool] = False
 
     _params_cache: ClassVar[tuple[int, list[tuple[str, Parameter]]] | None]
+    # requires() and its flattened tasks, once worked out (see _requires, deps).
+    _requires_cache: Any = _UNSET
+    _deps_cache: list[Task] | None = None
 
     def __init__(self, *args: Any, path: Any = None, flows: Any = None, **kwargs: Any):
         params = type(self).get_params()
@@ -101,9 +104,16 @@ class Task(metaclass=TaskMeta):
         # No (class, id, path) tuple is kept: it would be one more object per task for the
         # garbage collector to walk; equality compares the parts.
         self._id_path = os.fspath(self.path) if self.path is not None else None
-        self._hash = hash((type(self), self.task_id, self._id_path))
-        self._requires_cache: Any = _UNSET
-        self._deps_cache: list[Task] | None = None
+        self._hash = self._identity_hash()
+
+    def _identity_hash(self) -> int:
+        return hash((type(self), self.task_id, self._id_path))
+
+    def _forget_derived(self) -> None:
+        """Drop what was worked out from this task's identity (requires(), outputs): a copy
+        with another path or context must work it out again."""
+        self._requires_cache = _UNSET
+        self._deps_cache = None
 
     # -- parameters ------------------------------------------------------------------------------
 
@@ -256,7 +266,7 @@ class Task(metaclass=TaskMeta):
         # A class hashes by its id, which differs in another process: an unpickled task gets the
         # hash that equal tasks made there have.
         self.__dict__.update(state)
-        self._hash = hash((type(self), self.task_id, self._id_path))
+        self._hash = self._identity_hash()
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -319,8 +329,8 @@ class Task(metaclass=TaskMeta):
             twin.path = path
         twin.flows = flows
         twin._context = context
-        twin._outputs_state = twin._files_state = None  # worked out again for the twin
         twin._set_identity()
+        twin._forget_derived()
         return twin
 
     def deps(self) -> list[Task]:

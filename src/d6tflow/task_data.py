@@ -247,6 +247,10 @@ class TaskData(Task):
         with_id = bool(settings.save_with_param and self.save_attrib)
         return _Naming(prefix[: -len(os.sep)], prefix, names, with_id, fmt, {}, {})
 
+    def _forget_derived(self) -> None:
+        super()._forget_derived()
+        self._outputs_state = self._files_state = None
+
     def _cascades(self) -> bool:
         return settings.check_dependencies and not self.external
 

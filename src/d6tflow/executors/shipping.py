@@ -369,8 +369,8 @@ def _with_absolute_path(task: Any) -> Any:
         twin.path = os.path.abspath(path)
     if context_relative:
         twin._context = (os.path.abspath(context[0]), context[1])
-    twin._outputs_state = twin._files_state = None  # worked out again for the twin
-    twin._set_identity()  # also forgets requires(): upstream tasks get the absolute path too
+    twin._set_identity()
+    twin._forget_derived()  # requires() again: upstream tasks get the absolute path too
     return twin
 
 
