@@ -81,9 +81,6 @@ class Task(metaclass=TaskMeta):
     external: ClassVar[bool] = False
 
     _params_cache: ClassVar[tuple[int, list[tuple[str, Parameter]]] | None]
-    # requires() and its flattened tasks, once worked out (see _requires, deps).
-    _requires_cache: Any = _UNSET
-    _deps_cache: list[Task] | None = None
 
     def __init__(self, *args: Any, path: Any = None, flows: Any = None, **kwargs: Any):
         params = type(self).get_params()
@@ -99,6 +96,10 @@ class Task(metaclass=TaskMeta):
         self._set_identity()
         #: (path, flows) that a Workflow applies to this task and everything upstream of it.
         self._context: tuple[Any, Any] | None = None
+        # Every memo attribute now, not when first worked out: CPython sizes an instance's
+        # inline attribute storage when it is created, so an attribute added later to one of
+        # thousands of tasks gives it a dict of its own (400 bytes, two allocations).
+        self._forget_derived()
 
     def _set_identity(self) -> None:
         # No (class, id, path) tuple is kept: it would be one more object per task for the
@@ -112,8 +113,8 @@ class Task(metaclass=TaskMeta):
     def _forget_derived(self) -> None:
         """Drop what was worked out from this task's identity (requires(), outputs): a copy
         with another path or context must work it out again."""
-        self._requires_cache = _UNSET
-        self._deps_cache = None
+        self._requires_cache: Any = _UNSET
+        self._deps_cache: list[Task] | None = None
 
     # -- parameters ------------------------------------------------------------------------------
 

@@ -98,11 +98,6 @@ class TaskData(Task):
     task_group: Any = None
     #: False: file names without the task id (one output file per class).
     save_attrib: bool = True
-    # What output() and _file_paths() worked out, and for which naming state (see output()).
-    _outputs_state: tuple | None = None
-    _outputs: Any = None
-    _files_state: tuple | None = None
-    _files: tuple[dict[str, str], str] = ({}, "")
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -249,7 +244,11 @@ class TaskData(Task):
 
     def _forget_derived(self) -> None:
         super()._forget_derived()
-        self._outputs_state = self._files_state = None
+        # What output() and _file_paths() worked out, and for which naming state (see output()).
+        self._outputs: Any = None
+        self._outputs_state: tuple | None = None
+        self._files: tuple[dict[str, str], str] = ({}, "")
+        self._files_state: tuple | None = None
 
     def _cascades(self) -> bool:
         return settings.check_dependencies and not self.external
