@@ -252,30 +252,46 @@ def run_section() -> Section:
                         "result": result,
                     }
                 )
-        for row in summary_rows(kind, ours):
+        for row in summary_rows(kind, ours, floors):
             section.add(row)
     section.notes.extend(describe(committed_floors, floors))
     section.notes.extend(notes)
     return section
 
 
-def summary_rows(kind: str, ours: dict[tuple[str, int], Measured]) -> list[dict[str, Cell]]:
-    """Linearity (per-task cost at 10,000 vs 1,000) and, for the chain, that 10,000 completes."""
+def summary_rows(
+    kind: str, ours: dict[tuple[str, int], Measured], floors: dict[tuple[str, int], Measured]
+) -> list[dict[str, Cell]]:
+    """Linearity (per-task cost at 10,000 vs 1,000) and, for the chain, that 10,000 completes.
+
+    Linearity is judged on what d6tflow adds per task, the first run minus the plain floor: a
+    disk that starts flushing its write-back cache past a few thousand files makes the plain
+    loop itself non-linear (7.9x per file from 1,000 to 10,000 in one run), and no framework
+    writing the same files can be more linear than its storage. The raw growth is shown too.
+    """
     if TARGET_N not in SIZES:
         return []
     small, large = ours[kind, SIZES[0]].median("first"), ours[kind, TARGET_N].median("first")
+    small_floor = floors[kind, SIZES[0]].median("first")
+    large_floor = floors[kind, TARGET_N].median("first")
     linearity: dict[str, Cell] = {
         "workload": kind,
         "N": "1k→10k",
-        "measure": "first run µs/task growth",
+        "measure": "first run µs/task growth, ours - floor",
         "target": f"<= {MAX_LINEARITY:g}x (linear)",
         "result": "MISS",
     }
-    if small is not None and large is not None:
-        growth = (large / TARGET_N) / (small / SIZES[0])
-        linearity["ours s"] = f"{growth:.2f}x"
-        linearity["ours µs/task"] = f"{fmt_us(small, SIZES[0])} → {fmt_us(large, TARGET_N)}"
-        linearity["result"] = verdict(growth <= MAX_LINEARITY)
+    if None not in (small, large, small_floor, large_floor):
+        added_small, added_large = small - small_floor, large - large_floor
+        raw = (large / TARGET_N) / (small / SIZES[0])
+        linearity["ours µs/task"] = (
+            f"{fmt_us(added_small, SIZES[0])} → {fmt_us(added_large, TARGET_N)} "
+            f"(raw {fmt_us(small, SIZES[0])} → {fmt_us(large, TARGET_N)}, {raw:.2f}x)"
+        )
+        if added_small > 0:
+            growth = (added_large / TARGET_N) / (added_small / SIZES[0])
+            linearity["ours s"] = f"{growth:.2f}x"
+            linearity["result"] = verdict(growth <= MAX_LINEARITY)
     rows = [linearity]
     if kind == "chain":
         m = ours[kind, TARGET_N]
