@@ -165,7 +165,7 @@ class ParquetFormat(Format):
     """A DataFrame as Parquet through pyarrow; the index is kept.
 
     Snappy by default. On a 5-million-row frame (see benchmarks/) it writes and reads back as
-    fast as lz4 and within 20% of no compression, with files an eighth smaller than that; zstd's
+    fast as lz4 and within 20% of no compression, with files 11% smaller than that; zstd's
     are 16% smaller again but take 1.25-1.4x as long. It is also what a plain ``df.to_parquet``
     writes. The original d6tflow's gzip made a save about 40x slower. Pass ``compression=`` to
     ``save`` to choose.

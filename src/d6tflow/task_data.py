@@ -157,8 +157,7 @@ class TaskData(Task):
 
     def output(self) -> Any:
         """The target (single output) or ``{key: target}`` (several outputs in ``persist``)."""
-        # Targets depend on the data folder and naming settings, which may change between calls.
-        state = (_data_dir(settings.dirpath), settings.save_with_param, self.path)
+        state = self._naming_state()
         if self._outputs_state != state:
             self._outputs = self._shared_output(state)
             self._outputs_state = state
@@ -169,11 +168,16 @@ class TaskData(Task):
         in-memory and custom targets. A state check needs only these, not target objects."""
         if type(self).output is not TaskData.output:
             return files_of(self.output())  # the class makes targets of its own
-        state = (_data_dir(settings.dirpath), settings.save_with_param, self.path)
+        state = self._naming_state()
         if self._files_state != state:
             self._files = self._shared_files(state)
             self._files_state = state
         return self._files
+
+    def _naming_state(self) -> tuple:
+        """What this task's output paths depend on that may change between calls: the data
+        folder, ``settings.save_with_param`` and the task's ``path``."""
+        return (_data_dir(settings.dirpath), settings.save_with_param, self.path)
 
     # Equal tasks share their targets and paths: a graph rebuilt for the next run (new instances
     # from requires()) finds them instead of making them again.
