@@ -4,7 +4,8 @@
 
 MODE `io`: raw pandas and raw pyarrow write/read against a TaskPqPandas task's save()/outputLoad(),
 interleaved per repetition so that noise hits both alike. MODE `compression`: pyarrow write/read
-time and file size per codec. Times are best-of-REPS. Results are `BENCH {json}` lines.
+time and file size per codec, the codecs taking turns likewise. Times are best-of-REPS. Results are
+`BENCH {json}` lines.
 """
 
 from __future__ import annotations
@@ -137,24 +138,33 @@ def run_compression(data_dir: Path, reps: int) -> None:
     # Conversion from and to pandas costs the same whatever the codec, so it is kept out.
     table = pa.Table.from_pandas(make_frame(ROWS))
     emit(phase="info", rows=ROWS, **versions())
-    for codec in CODECS:
-        path = data_dir / f"{codec}.parquet"
-        writes, reads = [], []
-        for _ in range(reps):
+    writes: dict[str, list[float]] = {codec: [] for codec in CODECS}
+    reads: dict[str, list[float]] = {codec: [] for codec in CODECS}
+    sizes: dict[str, int] = {}
+    # Codecs take turns, in a rotated order each repetition: a busy stretch of the machine then
+    # slows one run of every codec instead of all the runs of one (codec after codec, the
+    # 12:03 run of 2026-12-01 had uncompressed reads 2.5x slower than snappy ones).
+    for rep in range(reps):
+        for codec in rotated(list(CODECS), rep):
+            if rep and writes[codec][-1] + reads[codec][-1] > REPEAT_UNDER_S:
+                continue
+            path = data_dir / f"{codec}.parquet"
             remove(path)
-            writes.append(timed(lambda c=codec, p=path: pq.write_table(table, p, compression=c))[0])
-            reads.append(timed(lambda p=path: pq.read_table(p))[0])
-            if writes[-1] + reads[-1] > REPEAT_UNDER_S:
-                break
+            writes[codec].append(
+                timed(lambda c=codec, p=path: pq.write_table(table, p, compression=c))[0]
+            )
+            reads[codec].append(timed(lambda p=path: pq.read_table(p))[0])
+            sizes[codec] = path.stat().st_size
+            remove(path)
+    for codec in CODECS:
         emit(
             phase="codec",
             codec=codec,
-            write=min(writes),
-            read=min(reads),
-            size=path.stat().st_size,
-            runs=len(writes),
+            write=min(writes[codec]),
+            read=min(reads[codec]),
+            size=sizes[codec],
+            runs=len(writes[codec]),
         )
-        remove(path)
 
 
 def main(argv: list[str]) -> int:
