@@ -7,6 +7,7 @@ branches keep running and only what depends on the failed task is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import time
@@ -14,7 +15,7 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from d6tflow import settings
+from d6tflow import interrupts, settings
 from d6tflow.errors import FlowFailedError, TaskFailure
 from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
@@ -236,43 +237,51 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
                 status[child] = TaskState.SKIPPED
                 skip.extend(dependents[child])
 
-    try:
-        while ready or running:
-            while ready and len(running) < executor.capacity:
-                task = ready.popleft()
-                if task in status:  # skipped meanwhile
-                    continue
-                if statuses[task].upstream_only and _still_current(task, graph, statuses):
-                    finish(task, TaskState.UP_TO_DATE)
-                    continue
-                if verbose:
-                    logger.info("running %r", task)
-                running[executor.submit(task)] = task
-            if not running:
-                continue
-            # Inline futures are finished on submit: skip the cost of waiting on them.
-            done = [f for f in running if f.done()]
-            while not done:
-                # Wait in slices: Python runs a Ctrl-C handler only when the main thread wakes,
-                # and an untimed wait may not wake if the signal landed on another thread.
-                with gc_resumed():
-                    finished, _ = wait(running, timeout=_WAIT_SLICE_S, return_when=FIRST_COMPLETED)
-                done = list(finished)
-            for future in done:
-                task = running.pop(future)
-                outcome = future.result()
-                if outcome.error is None:
+    # Tasks running elsewhere: a Ctrl-C is held back while this thread submits and waits, and
+    # acted on after each wait slice. Raised anywhere, it could leave a lock of a future or of
+    # the pool taken, and shutting down would then hang (d6tflow.interrupts).
+    hold = contextlib.nullcontext() if executor.runs_in_caller else interrupts.held()
+    with hold:
+        try:
+            while ready or running:
+                while ready and len(running) < executor.capacity:
+                    task = ready.popleft()
+                    if task in status:  # skipped meanwhile
+                        continue
+                    if statuses[task].upstream_only and _still_current(task, graph, statuses):
+                        finish(task, TaskState.UP_TO_DATE)
+                        continue
                     if verbose:
-                        logger.info("done %r", task)
-                    if not outcome.ran:
-                        reasons[task] = ("completed meanwhile by another run",)
-                    finish(task, TaskState.DONE)
-                else:
-                    logger.error("%r failed:\n%s", task, outcome.traceback)
-                    result.failures.append(TaskFailure(task, outcome.error, outcome.traceback))
-                    finish(task, TaskState.FAILED)
-    finally:
-        executor.shutdown()
+                        logger.info("running %r", task)
+                    running[executor.submit(task)] = task
+                if not running:
+                    continue
+                # Inline futures are finished on submit: skip the cost of waiting on them.
+                done = [f for f in running if f.done()]
+                while not done:
+                    # Wait in slices: Python runs a Ctrl-C handler only when the main thread wakes,
+                    # and an untimed wait may not wake if the signal landed on another thread.
+                    with gc_resumed():
+                        finished, _ = wait(
+                            running, timeout=_WAIT_SLICE_S, return_when=FIRST_COMPLETED
+                        )
+                    interrupts.check()  # a Ctrl-C during the wait: acted on here, lock-free
+                    done = list(finished)
+                for future in done:
+                    task = running.pop(future)
+                    outcome = future.result()
+                    if outcome.error is None:
+                        if verbose:
+                            logger.info("done %r", task)
+                        if not outcome.ran:
+                            reasons[task] = ("completed meanwhile by another run",)
+                        finish(task, TaskState.DONE)
+                    else:
+                        logger.error("%r failed:\n%s", task, outcome.traceback)
+                        result.failures.append(TaskFailure(task, outcome.error, outcome.traceback))
+                        finish(task, TaskState.FAILED)
+        finally:
+            executor.shutdown()
     # Report in dependency order, not in the order parallel workers happened to finish.
     result.status = {task: status[task] for task in graph.order if task in status}
     result.duration = time.perf_counter() - started

@@ -6,7 +6,7 @@ import traceback
 import types
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from d6tflow.errors import FlowFailedError, OutputError
 from d6tflow.provenance import run_and_commit
@@ -45,6 +45,11 @@ class FinishedFuture:
 class Executor(ABC):
     """Runs ready tasks. ``submit`` returns a Future of a :class:`TaskOutcome`; the scheduler keeps
     at most ``capacity`` tasks submitted and not yet finished."""
+
+    #: True if ``submit`` runs the task in the calling thread (Ctrl-C must reach its code at
+    #: once); False if tasks run elsewhere, so the scheduler holds a Ctrl-C back while it
+    #: submits and waits, and acts on it where no lock is held (see d6tflow.interrupts).
+    runs_in_caller: ClassVar[bool] = False
 
     def __init__(self, workers: int = 1, **options: Any):
         self.workers = workers

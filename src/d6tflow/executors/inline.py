@@ -10,5 +10,7 @@ from d6tflow.executors.base import Executor, FinishedFuture, execute_task
 class InlineExecutor(Executor):
     """The default: tasks run in this process, so in-memory outputs and debuggers just work."""
 
+    runs_in_caller = True
+
     def submit(self, task: Any) -> FinishedFuture:
         return FinishedFuture(execute_task(task))

@@ -289,7 +289,7 @@ def _stop(pool: ProcessPoolExecutor, grace_period: float) -> None:
     try:
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
-    finally:  # also on a second Ctrl-C: don't leave workers behind
+    finally:  # whatever interrupts the joins: no worker is left behind
         for process in processes:
             if process.is_alive():
                 with contextlib.suppress(OSError, ValueError, AttributeError):
