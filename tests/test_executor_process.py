@@ -323,9 +323,13 @@ def test_tasks_in_main_of_a_script_without_guard_run_in_workers(tmp_path):
 
 INTERRUPT_SCRIPT = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
     import d6tflow
     from d6tflow.formats import Format, register
+
+    # Ctrl-C as in a terminal: a test runner started in the background (`cmd &` without job
+    # control) passes SIGINT on ignored, and Python then keeps ignoring it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     @register
     class SlowFormat(Format):
