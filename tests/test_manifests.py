@@ -12,7 +12,8 @@ from d6tflow.manifests import LOG_NAME, ManifestLog
 
 
 def record(task_id, n=0):
-    return {"task_id": task_id, "outputs": {"data": {"file": f"{task_id}.pkl", "hash": str(n)}}}
+    output = {"file": f"{task_id}.pkl", "size": 1, "mtime_ns": 1, "hash": str(n)}
+    return {"task_id": task_id, "outputs": {"data": output}}
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_removing_the_last_record_removes_the_log(folder, tmp_path):
     assert ManifestLog(folder).get("B") is not None
 
 
-def test_a_torn_line_is_ignored_and_the_next_append_starts_a_new_line(folder, tmp_path):
+def test_a_torn_line_is_ignored_and_the_next_append_cuts_it_off(folder, tmp_path):
     log = ManifestLog(folder)
     log.append(record("A"))
     # What a process killed in the middle of an append leaves: part of a line, no newline.
@@ -51,7 +52,22 @@ def test_a_torn_line_is_ignored_and_the_next_append_starts_a_new_line(folder, tm
     log.append(record("C"))
     fresh = ManifestLog(folder)
     assert fresh.get("A") is not None and fresh.get("C") is not None and fresh.get("B") is None
-    assert path.read_text().count("\n") == 3  # A, the torn B, C: each on its own line
+    assert path.read_text().count("\n") == 2  # A and C: the torn B is gone
+    assert '"B"' not in path.read_text()
+
+
+def test_a_whole_record_without_its_newline_never_counts(folder, tmp_path):
+    # A write cut short exactly before the newline parses: it still must not count, before or
+    # after the next append (which once began a new line after it, making it count).
+    log = ManifestLog(folder)
+    log.append(record("A"))
+    path = tmp_path / "Task" / LOG_NAME
+    with open(path, "a") as f:
+        f.write(json.dumps(record("B")))
+    assert ManifestLog(folder).get("B") is None
+    ManifestLog(folder).append(record("C"))
+    fresh = ManifestLog(folder)
+    assert fresh.get("B") is None and fresh.get("A") is not None and fresh.get("C") is not None
 
 
 def test_blank_lines_and_garbage_in_the_log_cost_only_themselves(folder, tmp_path):
@@ -99,11 +115,11 @@ def test_appends_from_another_process_are_seen(folder):
     script = textwrap.dedent(
         f"""
         from d6tflow.manifests import ManifestLog
-        ManifestLog({folder!r}).append({{"task_id": "B", "outputs": {{}}}})
+        ManifestLog({folder!r}).append({record("B")!r})
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True)
-    assert log.get("B", fresh=True) == {"task_id": "B", "outputs": {}}
+    assert log.get("B", fresh=True) == record("B")
     log.append(record("C"))  # our own append after theirs: nothing is lost
     assert set(ManifestLog(folder).all()) == {"A", "B", "C"}
 

@@ -10,19 +10,26 @@ A task's code fingerprint is recorded as one digest; the map of what it covers (
 function fingerprints, to say *which* code changed) is a line of its own, ``{"code": digest,
 "members": {...}}``, written once per folder and kept by compaction while a manifest refers to it.
 
-Nothing half-written counts: a line torn by a crash does not parse and is ignored (that commit did
-not happen). Writers take the folder's append lock (locks.py) and begin a new line if a crash left
-the file without a final newline. When superseded lines outnumber current ones, the writer that
-notices rewrites the log (atomically, under the same lock) with only the current ones.
+Nothing half-written counts: a line counts only with its final newline. A line torn by a crash
+(or cut short by a full disk) is never read, and the next writer, under the folder's append lock
+(locks.py), cuts it off before appending; a writer whose own line cannot be written whole
+truncates the log back and raises, so the commit did not happen. A record that parses but lacks
+its fields is *damaged*: the task has no usable record (it must run again), and nothing else in
+the folder is affected. When superseded lines outnumber current ones, the writer that notices
+rewrites the log (atomically, under the same lock) with only the current ones.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
 from typing import Any
 
 from d6tflow import locks, store
+from d6tflow.errors import OutputError
 from d6tflow.utils import gc_paused
 
 LOG_NAME = ".manifests.jsonl"
@@ -31,6 +38,8 @@ COMPACT_AFTER = 1000
 
 # Compact, built once; records are plain trees of dicts (no cycles to look for).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+logger = logging.getLogger("d6tflow")
 
 # Bumped at the start of each state check: a log is looked at (stat) at most once per check.
 _generation = 0
@@ -50,6 +59,8 @@ class ManifestLog:
         self.path = os.path.join(folder, LOG_NAME)
         self.records: dict[str, dict] = {}
         self.code: dict[str, dict[str, str]] = {}  # code digest -> the members it stands for
+        #: Task ids whose latest record is damaged (parses, but lacks its fields).
+        self.damaged: set[str] = set()
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file read
         self._offset = 0  # bytes of complete lines read
         self._lines = 0  # lines read, superseded ones included
@@ -87,7 +98,7 @@ class ManifestLog:
         return self.code.get(recorded) if isinstance(recorded, str) else None
 
     def _reset(self, identity: tuple[int, int] | None) -> None:
-        self.records, self.code = {}, {}
+        self.records, self.code, self.damaged = {}, {}, set()
         self._identity, self._offset, self._lines = identity, 0, 0
 
     def _read_from(self, offset: int) -> None:
@@ -114,8 +125,14 @@ class ManifestLog:
                 continue
             if record.get("removed"):
                 self.records.pop(task_id, None)
-            else:
+            elif _well_formed(record):
                 self.records[task_id] = record
+            else:
+                self.records.pop(task_id, None)
+                self.damaged.add(task_id)
+                continue
+            if self.damaged:
+                self.damaged.discard(task_id)
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -130,30 +147,55 @@ class ManifestLog:
             records.insert(0, {"code": digest, "members": code_members})
             line = _ENCODER.encode(records[0]).encode("utf-8") + b"\n" + line
         with locks.append_locked(self.folder):
-            # Opened under the lock, so it is the file that is there now (not one a compaction
-            # replaced); kept open only for this line, so no descriptor lingers per folder.
-            store.ensure_dir(self.folder)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._append_locked(records, line)
+
+    def _append_locked(self, records: list[dict], line: bytes) -> None:
+        """``append``'s work, the append lock held."""
+        # Opened under the lock, so it is the file that is there now (not one a compaction
+        # replaced); kept open only for this line, so no descriptor lingers per folder.
+        store.ensure_dir(self.folder)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            st = os.fstat(fd)
+            # What was read ends with a newline; past it, look whether a crash tore a line.
+            known = (st.st_dev, st.st_ino) == self._identity and st.st_size == self._offset
+            size = st.st_size
+            if size and not known and os.pread(fd, 1, size - 1) != b"\n":
+                size = _cut_torn_line(fd, size)  # a crashed writer's: it never counted
+            _write_whole(fd, line, size, self.path, records[-1].get("task_id"))
+        finally:
+            os.close(fd)
+        if known:
+            # Nobody else wrote since we last read: take our own lines without reading them.
+            self._offset += len(line)
+            self._apply(records)
+        else:
+            self.refresh()
+        if not self.records and not self.damaged:  # the last outputs went: no log left
+            os.unlink(self.path)
+            self._reset(None)
+        elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
             try:
-                st = os.fstat(fd)
-                # What was read ends with a newline; past it, look whether a crash tore a line.
-                known = (st.st_dev, st.st_ino) == self._identity and st.st_size == self._offset
-                if st.st_size and not known and os.pread(fd, 1, st.st_size - 1) != b"\n":
-                    line = b"\n" + line  # a crash tore the last line: keep ours apart from it
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-            if known:
-                # Nobody else wrote since we last read: take our own lines without reading them.
-                self._offset += len(line)
-                self._apply(records)
-            else:
-                self.refresh()
-            if not self.records:  # the last task's outputs went: leave no log behind
-                os.unlink(self.path)
-                self._reset(None)
-            elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
                 self._compact()
+            except OSError as e:  # the commit happened; tidying up can wait
+                logger.warning("could not compact %s (%s); will try again later", self.path, e)
+
+    def refresh_times(self, record: dict, seen: dict[str, tuple[int, int]]) -> None:
+        """Outputs whose content matched ``record`` although their times did not (a copied or
+        downloaded folder): record the times they have now, so the next check need not hash
+        them again. Best effort: skipped if the record changed meanwhile or the folder is
+        read-only."""
+        refreshed = dict(record)
+        refreshed["outputs"] = outputs = dict(record["outputs"])
+        for key, (size, mtime_ns) in seen.items():
+            outputs[key] = {**outputs[key], "size": size, "mtime_ns": mtime_ns}
+        try:
+            with locks.append_locked(self.folder):
+                if self.get(record["task_id"], fresh=True) is not record:
+                    return  # committed again meanwhile: that record rules
+                self._append_locked([refreshed], _ENCODER.encode(refreshed).encode() + b"\n")
+        except (OSError, OutputError) as e:
+            logger.debug("could not refresh the record of %s: %s", record["task_id"], e)
 
     def remove(self, task_id: str) -> None:
         """Record that the task's outputs are gone (deleted, or replaced outside a run)."""
@@ -165,9 +207,76 @@ class ManifestLog:
         this object caught up with the file)."""
         used = {c for r in self.records.values() if isinstance(c := r.get("code"), str)}
         code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
-        text = "".join(_ENCODER.encode(r) + "\n" for r in [*code, *self.records.values()])
+        # A damaged record stays damaged: dropping it would leave outputs with no record, which
+        # would count as legacy outputs (complete).
+        damaged = [{"task_id": task_id, "damaged": True} for task_id in sorted(self.damaged)]
+        lines = [*code, *self.records.values(), *damaged]
+        text = "".join(_ENCODER.encode(r) + "\n" for r in lines)
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
         self.refresh()
+
+
+def _well_formed(record: dict) -> bool:
+    """Does a manifest have the fields a state check reads, of the right types?"""
+    outputs = record.get("outputs")
+    if type(outputs) is not dict or not outputs:
+        return False
+    for entry in outputs.values():
+        if not _is_file_record(entry) or type(entry.get("file")) is not str:
+            return False
+    for section in ("upstream", "inputs"):
+        found = record.get(section)
+        if found is not None and (
+            type(found) is not dict
+            or not all(
+                type(v) is dict and (section == "upstream" or _is_file_record(v))
+                for v in found.values()
+            )
+        ):
+            return False
+    return True
+
+
+def _is_file_record(entry: Any) -> bool:
+    return (
+        type(entry) is dict
+        and type(entry.get("size")) is int
+        and type(entry.get("mtime_ns")) is int
+        and type(entry.get("hash")) is str
+    )
+
+
+def _cut_torn_line(fd: int, size: int) -> int:
+    """Truncate the log after its last newline (the rest is a line a crash tore); the new size."""
+    end = size
+    while end > 0:
+        start = max(0, end - 4096)
+        found = os.pread(fd, end - start, start).rfind(b"\n")
+        if found >= 0:
+            end = start + found + 1
+            break
+        end = start
+    os.ftruncate(fd, end)
+    return end
+
+
+def _write_whole(fd: int, data: bytes, size: int, path: str, task_id: Any) -> None:
+    """Append ``data`` in full, or leave the log as it was (``size`` bytes) and raise: a line
+    cut short by a full disk or a file size limit must not be taken for a commit."""
+    view = memoryview(data)
+    try:
+        while view:
+            written = os.write(fd, view)
+            if written == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[written:]
+    except OSError as e:
+        with contextlib.suppress(OSError):  # if not, the torn line stays: no newline, no count
+            os.ftruncate(fd, size)
+        raise OutputError(
+            f"Could not record the run of {task_id} in {path}: {e.strerror or e}. The outputs "
+            "were not published. Free disk space (or raise the file size limit) and run again."
+        ) from e
 
 
 def _parse(blob: bytes) -> list[dict]:

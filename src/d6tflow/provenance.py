@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from d6tflow import locks, settings, store
 from d6tflow.errors import OutputError
 from d6tflow.fingerprint import code_digest_of, code_of, file_hash, file_record, file_stat
-from d6tflow.manifests import ManifestLog, log_of
+from d6tflow.manifests import ManifestLog, begin_check, log_of
 from d6tflow.status import COMPLETE, State, Status
 from d6tflow.targets import DataTarget
 
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("d6tflow")
 
 _COMPLETE = State.COMPLETE
+#: Outputs that no run of this library recorded (the original d6tflow's, or saved by hand): they
+#: count as complete, and preview says so.
+LEGACY = Status(State.COMPLETE, ("legacy: no record of how it was made, not checked",), legacy=True)
+UNREADABLE = "manifest unreadable: its record is damaged"
 
 
 @functools.cache
@@ -91,9 +95,10 @@ def manifest_of(task: Any, fresh: bool = False) -> dict | None:
 
 
 def _output_hashes(task: Any) -> dict[str, str] | None:
-    """The task's output hashes as this process last read or wrote them, else as committed now
-    (another process may have run it). Not fresher than that on purpose: a task records the
-    upstream content it may have read, and an older hash only ever means one rerun too many."""
+    """The task's output hashes as committed when this process last looked at its folder's log
+    (each state check, and each task a run executes, looks once: ``begin_check``). Not fresher
+    than that on purpose: a task records the upstream content it may have read, and an older
+    hash only ever means one rerun too many."""
     manifest = manifest_of(task) or manifest_of(task, fresh=True)
     return None if manifest is None else _hashes(manifest)
 
@@ -128,7 +133,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         return assess_by_existence(task, deps)
     manifest = log.get(task.task_id)
     records = manifest["outputs"] if manifest is not None else {}
-    missing, changed, hashes = [], [], {}
+    missing, changed, moved, hashes = [], [], [], {}
     for key, path in paths.items():
         try:
             st = os.stat(path)
@@ -142,18 +147,28 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         if record is not None:
             hashes[key] = record["hash"]
             if (record["size"], record["mtime_ns"]) != seen:
-                changed.append(key)
+                # Same size, other time: copied, untarred or downloaded. Content decides.
+                if record["size"] == seen[0] and file_hash(path) == record["hash"]:
+                    moved.append((key, seen))
+                else:
+                    changed.append(key)
         elif manifest is not None:
             changed.append(key)
     if missing:
         if len(missing) == len(paths) and manifest is None:
+            if task.task_id in log.damaged:
+                return Status(State.PENDING, (UNREADABLE,))
             return Status(State.PENDING, ("parameters new",))
         return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
+    if manifest is None and task.task_id in log.damaged:
+        return Status(State.PENDING, (UNREADABLE,))
     reasons: list[str] = []
     if manifest is not None:
         if changed:
             words = _outputs_words(task, changed) + " changed after it was written"
             return Status(State.PENDING, (words + " (run d6tflow.verify for details)",))
+        if moved:
+            log.refresh_times(manifest, dict(moved))
         # An external task's code is a stand-in (e.g. a FlowExport stub): outputs rule.
         if settings.track_code and not task.external:
             recorded = manifest.get("code")
@@ -177,8 +192,10 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     elif len(hashes) != len(records):  # the manifest also has outputs no longer in persist
         hashes = _hashes(manifest)
     if not reasons and not upstream_words:
+        if manifest is None:
+            return LEGACY
         # _make: positional fields, without Status()'s keyword handling
-        return Status._make((_COMPLETE, (), False, manifest is None, hashes))
+        return Status._make((_COMPLETE, (), False, False, hashes))
     return Status(
         State.STALE,
         tuple(reasons + upstream_words),
@@ -240,13 +257,25 @@ def is_current(task: TaskData) -> bool:
     """Is the task complete now, its dependencies being complete (asked under its lock)?
 
     The scheduler decided to run it, so it was pending or stale; it is complete now only if
-    another run committed it meanwhile, which always leaves a manifest.
+    another run committed it meanwhile, which always leaves a manifest. Every log is looked at
+    again: its upstream tasks may have been committed by other processes (workers of this run)
+    since this process last read their folders.
     """
+    begin_check()
     log = _records_of(task)[2]
-    if log is None or log.get(task.task_id, fresh=True) is None:
+    if log is None or log.get(task.task_id) is None:
         return False
     deps = [(dep, COMPLETE) for dep in task._graph_deps()]
     return assess(task, deps).complete
+
+
+def still_current(task: Any) -> bool:
+    """A task that was stale only because upstream tasks had to rerun, now that they did (in
+    this process or another): are its outputs current after all, the upstream outputs having
+    come out byte-for-byte the same? Outputs with no record cannot tell: they are not."""
+    begin_check()
+    status = task._assess([(dep, COMPLETE) for dep in task._graph_deps()])
+    return status.complete and not status.legacy
 
 
 def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
@@ -265,6 +294,14 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
             logger.info("%r was completed by another run", task)
             return False
         started = time.time()
+        # What the upstream outputs are before run() reads them: if another process rewrote
+        # one meanwhile, the record is older than what was read, which costs a rerun, never a
+        # stale result.
+        upstream = {
+            dep.task_id: hashes
+            for dep in task._graph_deps()
+            if (hashes := _output_hashes(dep)) is not None
+        }
         with store.staging(list(paths.values())) as staged:
             body()
             missing = [k for k, p in paths.items() if staged[p] is None and not os.path.exists(p)]
@@ -273,12 +310,17 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
                     f"{task!r}.run() finished without saving output(s) {missing}. Call "
                     "self.save(...) in run() (with a dict of every persist key for several)."
                 )
-            _commit(task, paths, log, staged, started)
+            _commit(task, paths, log, staged, started, upstream)
     return True
 
 
 def _commit(
-    task: Any, paths: dict[str, str], log: ManifestLog, staged: dict, started: float
+    task: Any,
+    paths: dict[str, str],
+    log: ManifestLog,
+    staged: dict,
+    started: float,
+    upstream: dict[str, dict[str, str]],
 ) -> None:
     outputs = {}
     for key, path in paths.items():
@@ -296,11 +338,7 @@ def _commit(
         "params": task.to_str_params(only_significant=True),
         # A digest: the members it stands for are written to the log once (ManifestLog.append).
         "code": code_digest_of(type(task)) if settings.track_code else None,
-        "upstream": {
-            dep.task_id: hashes
-            for dep in task._graph_deps()
-            if (hashes := _output_hashes(dep)) is not None
-        },
+        "upstream": upstream,
         "inputs": {
             path: {"size": st[0], "mtime_ns": st[1], "hash": st[2]}
             for path in declared_inputs(task)

@@ -19,7 +19,8 @@ from d6tflow import interrupts, settings
 from d6tflow.errors import FlowFailedError, TaskFailure
 from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
-from d6tflow.status import COMPLETE, State, Status
+from d6tflow.provenance import still_current
+from d6tflow.status import State
 from d6tflow.task import Task
 from d6tflow.utils import confirm_prompt, gc_paused, gc_resumed
 
@@ -248,7 +249,7 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
                     task = ready.popleft()
                     if task in status:  # skipped meanwhile
                         continue
-                    if statuses[task].upstream_only and _still_current(task, graph, statuses):
+                    if statuses[task].upstream_only and still_current(task):
                         finish(task, TaskState.UP_TO_DATE)
                         continue
                     if verbose:
@@ -286,10 +287,3 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
     result.status = {task: status[task] for task in graph.order if task in status}
     result.duration = time.perf_counter() - started
     return result
-
-
-def _still_current(task: Task, graph: Graph, statuses: dict[Task, Status]) -> bool:
-    """A task that was stale only because upstream tasks had to rerun: now that they did, are its
-    outputs still current (the upstream outputs came out the same)?"""
-    deps = [(dep, COMPLETE) for dep in graph.deps[task]]
-    return task._assess(deps).complete

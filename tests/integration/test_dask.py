@@ -303,3 +303,39 @@ def test_tasks_of_a_script_run_on_the_cluster(dask_cluster, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "results ['0 hundred', '1 hundred', '2 hundred']" in done.stdout
+
+
+class TaskReadFile(d6tflow.tasks.TaskPickle):
+    """Reads a number from a file it declares (an absolute path: workers run elsewhere)."""
+
+    source = d6tflow.Parameter()
+
+    def input_files(self):
+        return [self.source]
+
+    def run(self):
+        with open(self.source) as f:
+            self.save(int(f.read()))
+
+
+@d6tflow.requires(TaskReadFile)
+class TaskTenTimesFile(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save(self.inputLoad() * 10)
+
+
+def test_downstream_reruns_after_its_upstream_reran_on_a_worker(dask_cluster, tmp_path):
+    # The upstream task commits on a worker: the run must see its new output, not the hash it
+    # read before the run, and rerun the downstream task.
+    source = tmp_path / "v.txt"
+    source.write_text("1")
+    task = TaskTenTimesFile(source=str(source))
+    run(task, executor="dask", address=dask_cluster.address)
+    source.write_text("2")
+    result = run(task, executor="dask", address=dask_cluster.address)
+    assert result.status[task] == TaskState.DONE
+    assert task.outputLoad() == 20
+    source.write_text("02")  # another file, the same value: the downstream task is up to date
+    result = run(task, executor="dask", address=dask_cluster.address)
+    assert result.status[TaskReadFile(source=str(source))] == TaskState.DONE
+    assert result.status[task] == TaskState.UP_TO_DATE
