@@ -12,6 +12,7 @@ from report import Section, fmt_seconds, verdict
 SCRIPT = str(BENCH_DIR / "provenance_workload.py")
 TASKS = 1_000 if QUICK else 10_000
 ROWS = int(os.environ.get("BENCH_PARQUET_ROWS", "5000000"))
+DURABLE_TASKS = 200 if QUICK else 1_000
 
 
 def _child(args: list[str], cwd) -> str:
@@ -70,5 +71,36 @@ def run_section() -> list[Section]:
             "result": verdict(share < 0.05),
         }
     )
-    section.notes.append("medians of 3 fresh processes for the state check; best of 3 for parquet")
+    _durability(section, work)
+    section.notes.append(
+        "medians of 3 fresh processes for the state check and the durable runs (taking turns "
+        "with the default); best of 3 for parquet"
+    )
     return [section]
+
+
+def _durability(section: Section, work) -> None:
+    """What ``settings.durable`` (fsync of outputs, record and folder per commit) costs on a
+    first run of small tasks, against the default, side by side."""
+    tasks = DURABLE_TASKS
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    for repetition in range(3):
+        for mode in ("off", "on") if repetition % 2 == 0 else ("on", "off"):
+            folder = f"durable-{mode}-{repetition}"
+            times[mode].append(float(_child(["durable", str(tasks), folder, mode], work)))
+    off, on = median(times["off"]), median(times["on"])
+    section.add(
+        {
+            "measure": "first run, default commits",
+            "size": f"{tasks:,} tasks",
+            "seconds": fmt_seconds(off),
+        }
+    )
+    section.add(
+        {
+            "measure": f"first run, durable commits (fsync): {on / off:.2f}x, "
+            f"{(on - off) / tasks * 1e3:.2f} ms per task more",
+            "size": f"{tasks:,} tasks",
+            "seconds": fmt_seconds(on),
+        }
+    )

@@ -1,5 +1,6 @@
 """Child process for the provenance section: `make` a 10,000-task chain, or time its state check
-(a cold process: every manifest read from disk), or time the fingerprint of a large Parquet file."""
+(a cold process: every manifest read from disk), or time the fingerprint of a large Parquet file,
+or time a first run of many small tasks with durable commits (fsync) on or off."""
 
 from __future__ import annotations
 
@@ -28,6 +29,21 @@ def state_check(top: int) -> None:
     done = time.perf_counter()
     assert all(s.complete for s in states.values()), "the chain should be complete"
     print(f"{built - start} {done - built}")
+
+
+class Leaf(d6tflow.tasks.TaskPickle):
+    i = d6tflow.IntParameter()
+
+    def run(self):
+        self.save(list(range(100)))
+
+
+def durable_run(n: int, durable: bool) -> None:
+    """A first run of ``n`` independent tasks, each commit flushed to disk or not."""
+    d6tflow.settings.durable = durable
+    start = time.perf_counter()
+    d6tflow.run([Leaf(i=i) for i in range(n)], execution_summary=False)
+    print(time.perf_counter() - start)
 
 
 def fingerprint(rows: int) -> None:
@@ -65,5 +81,8 @@ if __name__ == "__main__":
         d6tflow.run(Chain(i=n - 1), execution_summary=False)
     elif command == "check":
         state_check(n - 1)
+    elif command == "durable":
+        d6tflow.set_dir(sys.argv[3])
+        durable_run(n, sys.argv[4] == "on")
     else:
         fingerprint(n)

@@ -298,3 +298,39 @@ def test_records_of_the_original_format_stay_readable_after_a_damaged_one(tmp_pa
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.split() == ["2", "False"], done.stderr
+
+
+# -- durability -----------------------------------------------------------------------------------
+
+
+def test_durable_commits_flush_outputs_before_the_record_and_the_folder_after(monkeypatch):
+    # A power loss cannot be produced here: what is checked is the order of the flushes that
+    # make a commit survive one (os.fsync is wrapped to note what it flushed, and still called).
+    flushed = []
+    real_fsync = os.fsync
+
+    def noting_fsync(fd):
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("needs /proc to name flushed descriptors")
+    monkeypatch.setattr(os, "fsync", noting_fsync)
+    d6tflow.settings.durable = True
+    Path("v.txt").write_text("1")
+    d6tflow.run(TaskReadValue(), execution_summary=False)
+    output = Path(TaskReadValue().output().path)
+    names = [Path(p).name for p in flushed]
+    staged = next(i for i, n in enumerate(names) if n.startswith(".tmp-") and n.endswith(".pkl"))
+    record = names.index(LOG_NAME)
+    folder = names.index(output.parent.name, record)
+    assert staged < record < folder
+    assert TaskReadValue().outputLoad() == 1
+
+
+def test_default_commits_do_not_flush(monkeypatch):
+    flushed = []
+    monkeypatch.setattr(os, "fsync", flushed.append)
+    Path("v.txt").write_text("1")
+    d6tflow.run(TaskReadValue(), execution_summary=False)
+    assert flushed == []

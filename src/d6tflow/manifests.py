@@ -28,7 +28,7 @@ import logging
 import os
 from typing import Any
 
-from d6tflow import locks, store
+from d6tflow import locks, settings, store
 from d6tflow.errors import OutputError
 from d6tflow.utils import gc_paused
 
@@ -163,6 +163,8 @@ class ManifestLog:
             if size and not known and os.pread(fd, 1, size - 1) != b"\n":
                 size = _cut_torn_line(fd, size)  # a crashed writer's: it never counted
             _write_whole(fd, line, size, self.path, records[-1].get("task_id"))
+            if settings.durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         if known:

@@ -353,10 +353,38 @@ def _commit(
     for section in ("upstream", "inputs"):
         if not manifest[section]:
             del manifest[section]
+    durable = settings.durable
+    if durable:  # the outputs are on disk before the record that vouches for them
+        for path in paths.values():
+            _sync(staged[path] or path)
     # The commit; now the outputs appear.
     log.append(manifest, code_members=code_of(type(task)) if settings.track_code else None)
     for path in paths.values():
         store.publish(path)
+    if durable:  # the renames
+        _sync(log.folder)
+
+
+def _sync(path: str) -> None:
+    """Flush a file, or a folder with its files, to disk (``settings.durable``)."""
+    if os.path.isdir(path):
+        for root, _, files in os.walk(path):
+            for name in files:
+                _sync_one(os.path.join(root, name))
+            _sync_one(root)
+    else:
+        _sync_one(path)
+
+
+def _sync_one(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder; its entries are then not flushed
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _input_record(path: str) -> tuple[int, int, str] | None:

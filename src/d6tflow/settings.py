@@ -22,6 +22,11 @@ track_code: bool = True
 #: Rerun stale tasks. Off: stale tasks are reported (preview, run summary) but their outputs are
 #: used as they are; for long trainings where a cosmetic change should not retrain.
 rerun_stale: bool = True
+#: Make every commit survive a power loss or an operating-system crash: outputs, their record and
+#: the folder are flushed to disk (fsync) before the run goes on. Off (the default), a commit
+#: survives the process being killed at any point; after a power loss the last commits may be
+#: lost, and are then found missing or changed and rerun. See docs/provenance.md.
+durable: bool = False
 #: Level of the ``d6tflow`` logger while a flow runs.
 log_level: str = "WARNING"
 
