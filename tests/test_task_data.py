@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pathlib
 import pickle
+import re
 import shutil
 
 import pytest
@@ -192,6 +193,59 @@ def test_task_group_puts_outputs_in_a_group_folder_inside_the_data_folder(fresh_
     assert task.output().path == expected
     assert expected.exists()
     assert not pathlib.Path("/group=g1").exists()
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "problem"),
+    [
+        ("task_group", "../../escaped", "contains a path separator"),
+        ("task_group", "..", "is empty, '.' or '..'"),
+        ("task_group", "a\0b", "contains a NUL character"),
+        ("target_dir", "../../escaped", "is empty or has a '.' or '..' part"),
+        ("target_dir", "models/../../escaped", "is empty or has a '.' or '..' part"),
+        ("target_dir", "<an absolute path>", "is an absolute path"),
+        ("target_dir", "\\server\\share", "is an absolute path"),
+        ("target_dir", "a\0b", "contains a NUL character"),
+    ],
+)
+def test_folder_settings_that_would_leave_the_data_folder_are_refused(
+    tmp_path, attribute, value, problem
+):
+    if value == "<an absolute path>":
+        value = str(tmp_path.parent / f"{tmp_path.name}-escaped")
+    Escaping = type(
+        "Escaping", (d6tflow.tasks.TaskPickle,), {attribute: value, "run": lambda self: None}
+    )
+    with pytest.raises(d6tflow.errors.FolderNameError) as refused:
+        d6tflow.run(Escaping(), execution_summary=False)
+    assert str(refused.value).startswith(f"task class Escaping: {attribute} {value!r} {problem}")
+    assert "it must stay inside the data folder" in str(refused.value)
+    assert isinstance(refused.value, ValueError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+def test_target_dir_may_be_a_relative_folder_path(fresh_data_dir):
+    class Nested(d6tflow.tasks.TaskPickle):
+        target_dir = "models/v2"
+
+        def run(self):
+            self.save(1)
+
+    task = ran(Nested())
+    assert task.output().path == fresh_data_dir / "models" / "v2" / f"{task.task_id}-data.pkl"
+    assert Nested().outputLoad() == 1
+
+
+def test_task_group_from_a_parameter_is_checked_for_each_value():
+    class PerGroup(d6tflow.tasks.TaskPickle):
+        task_group = d6tflow.Parameter(default="a")
+
+        def run(self):
+            self.save(self.task_group)
+
+    assert ran(PerGroup(task_group="b")).outputLoad() == "b"
+    with pytest.raises(ValueError, match=re.escape("task_group '../b' contains a path separator")):
+        PerGroup(task_group="../b").output()
 
 
 def test_set_dir_moves_outputs_of_existing_and_new_tasks(tmp_path):
@@ -402,6 +456,61 @@ def test_outputLoadAllMeta_collects_every_task_with_metadata_past_a_gap():
 def test_outputLoadAllMeta_of_unrun_task_raises_not_complete():
     with pytest.raises(RuntimeError, match="not complete"):
         MetaA().outputLoadAllMeta()
+
+
+class Scored(d6tflow.tasks.TaskPickle):
+    input_files = ["v.txt"]
+
+    def run(self):
+        value = pathlib.Path("v.txt").read_text()
+        self.save(value)
+        self.metaSave({"score": value})
+
+
+def test_outputLoadMeta_refuses_stale_metadata_unless_rerun_stale_is_off():
+    pathlib.Path("v.txt").write_text("1")
+    ran(Scored())
+    assert Scored().outputLoadMeta() == {"score": "1"}
+    pathlib.Path("v.txt").write_text("2")  # the metadata now describes other data
+    with pytest.raises(d6tflow.errors.TaskNotCompleteError) as refused:
+        Scored().outputLoadMeta()
+    message = str(refused.value)
+    assert "metadata of Scored()" in message and "STALE: input file v.txt changed" in message
+    assert "d6tflow.run(Scored())" in message and "rerun_stale = False" in message
+    # Asked for, stale metadata is served, as stale outputs are.
+    d6tflow.settings.rerun_stale = False
+    assert Scored().outputLoadMeta() == {"score": "1"}
+    assert Scored().outputLoadAllMeta() == {"Scored": {"score": "1"}}
+
+
+def test_outputLoadMeta_refuses_metadata_whose_outputs_are_gone():
+    pathlib.Path("v.txt").write_text("1")
+    task = ran(Scored())
+    task.output().path.unlink()  # the metadata file stays behind
+    with pytest.raises(RuntimeError, match="PENDING"):
+        Scored().outputLoadMeta()
+
+
+def test_outputLoadAllMeta_refuses_when_upstream_metadata_is_stale():
+    @d6tflow.requires(Scored)
+    class AfterScored(d6tflow.tasks.TaskPickle):
+        def run(self):
+            self.save(self.inputLoad())
+            self.metaSave({"after": True})
+
+    pathlib.Path("v.txt").write_text("1")
+    ran(AfterScored())
+    assert AfterScored().outputLoadAllMeta() == {
+        "AfterScored": {"after": True},
+        "Scored": {"score": "1"},
+    }
+    pathlib.Path("v.txt").write_text("2")
+    with pytest.raises(RuntimeError, match=r"AfterScored\(\), task not complete \(STALE"):
+        AfterScored().outputLoadAllMeta()
+    # Without cascading, the task itself is complete; its stale upstream's metadata is not served.
+    d6tflow.settings.check_dependencies = False
+    with pytest.raises(RuntimeError, match=r"metadata of Scored\(\).*input file v.txt changed"):
+        AfterScored().outputLoadAllMeta()
 
 
 # -- in-memory outputs ----------------------------------------------------------------------------

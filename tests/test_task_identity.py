@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import pickle
+import re
 
 import pandas as pd
 import pytest
@@ -180,3 +181,189 @@ def test_an_unpickled_task_equals_and_hashes_like_one_made_in_that_process(tmp_p
         """
     )
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True)
+
+
+# -- two classes of one name ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def modules(tmp_path):
+    """Write Python modules to a folder and import them, as a user's project would."""
+    import importlib
+    import sys
+    import textwrap
+
+    folder = tmp_path / "mods"
+    folder.mkdir()
+    sys.path.insert(0, str(folder))
+    written: list[str] = []
+
+    def load(name: str, source: str):
+        (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        written.append(name)
+        return importlib.import_module(name)
+
+    yield load
+    sys.path.remove(str(folder))
+    for name in written:
+        sys.modules.pop(name, None)
+
+
+TASK_X = """
+import d6tflow
+
+class TaskX(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save({who!r})
+"""
+
+
+def test_same_class_name_in_two_modules_writing_to_one_folder_is_refused(modules):
+    flow_a = modules("flow_a", TASK_X.format(who="a"))
+    flow_b = modules("flow_b", TASK_X.format(who="b"))
+    d6tflow.run(flow_a.TaskX(), execution_summary=False)
+    with pytest.raises(d6tflow.errors.TaskFamilyClashError) as refused:
+        d6tflow.run(flow_b.TaskX(), execution_summary=False)
+    message = str(refused.value)
+    assert "flow_a.TaskX and flow_b.TaskX" in message
+    assert str(d6tflow.settings.dirpath / "TaskX") in message
+    assert 'task_family = "TaskX2"' in message and "task_group" in message
+    # Loading would have served flow_a's output as flow_b's.
+    with pytest.raises(d6tflow.errors.TaskFamilyClashError):
+        flow_b.TaskX().outputLoad()
+    assert flow_a.TaskX().outputLoad() == "a"
+
+
+def test_same_class_name_in_one_graph_is_refused_before_anything_runs(modules):
+    modules("flow_a", TASK_X.format(who="a"))
+    flow_b = modules(
+        "flow_b",
+        """
+        import d6tflow
+        import flow_a
+
+        @d6tflow.requires(flow_a.TaskX)
+        class TaskX(d6tflow.tasks.TaskPickle):
+            def run(self):
+                self.save(self.inputLoad() + "b")
+        """,
+    )
+    with pytest.raises(
+        d6tflow.errors.TaskFamilyClashError, match=re.escape("flow_a.TaskX and flow_b.TaskX")
+    ):
+        d6tflow.run(flow_b.TaskX(), execution_summary=False)
+    assert not d6tflow.settings.dirpath.exists() or not any(d6tflow.settings.dirpath.rglob("*.pkl"))
+
+
+def test_task_family_gives_a_class_its_own_task_ids_and_folder(modules):
+    flow_a = modules("flow_a", TASK_X.format(who="a"))
+    flow_b = modules(
+        "flow_b",
+        """
+        import d6tflow
+
+        class TaskX(d6tflow.tasks.TaskPickle):
+            task_family = "TaskXB"
+
+            def run(self):
+                self.save("b")
+        """,
+    )
+    d6tflow.run([flow_a.TaskX(), flow_b.TaskX()], execution_summary=False)
+    assert flow_a.TaskX().outputLoad() == "a"
+    assert flow_b.TaskX().outputLoad() == "b"
+    assert flow_b.TaskX().task_id == "TaskXB__99914b932b"
+    assert flow_b.TaskX().output().path.parent == d6tflow.settings.dirpath / "TaskXB"
+    assert repr(flow_b.TaskX()) == "TaskXB()"
+
+
+def test_same_class_name_in_two_modules_with_their_own_data_folders_is_fine(modules, tmp_path):
+    flow_a = modules("flow_a", TASK_X.format(who="a"))
+    flow_b = modules("flow_b", TASK_X.format(who="b"))
+    d6tflow.set_dir(tmp_path / "data_a")
+    d6tflow.run(flow_a.TaskX(), execution_summary=False)
+    d6tflow.set_dir(tmp_path / "data_b")
+    d6tflow.run(flow_b.TaskX(), execution_summary=False)
+    assert flow_b.TaskX().outputLoad() == "b"
+    d6tflow.set_dir(tmp_path / "data_a")
+    assert flow_a.TaskX().outputLoad() == "a"
+
+
+def test_an_external_class_of_the_same_name_reads_the_original_outputs(modules):
+    flow_a = modules("flow_a", TASK_X.format(who="a"))
+    reader = modules(
+        "reader",
+        """
+        import d6tflow
+
+        class TaskX(d6tflow.tasks.TaskPickle):
+            external = True
+        """,
+    )
+    d6tflow.run(flow_a.TaskX(), execution_summary=False)
+    assert reader.TaskX().outputLoad() == "a"
+    d6tflow.run(flow_a.TaskX(), forced=flow_a.TaskX(), execution_summary=False)
+
+
+def test_a_class_redefined_in_the_same_module_is_the_same_writer(modules):
+    import importlib
+
+    def define():
+        class Redefined(d6tflow.tasks.TaskPickle):
+            def run(self):
+                self.save(1)
+
+        return Redefined
+
+    d6tflow.run(define()(), execution_summary=False)
+    assert define()().outputLoad() == 1  # a notebook cell run again
+    flow_a = modules("flow_a", TASK_X.format(who="a"))
+    d6tflow.run(flow_a.TaskX(), execution_summary=False)
+    assert importlib.reload(flow_a).TaskX().outputLoad() == "a"
+
+
+def test_a_script_run_as_main_and_imported_by_itself_is_the_same_writer(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "flow.py").write_text(
+        textwrap.dedent(
+            """
+            import d6tflow
+
+            class TaskS(d6tflow.tasks.TaskPickle):
+                def run(self):
+                    self.save(__name__)
+
+            if __name__ == "__main__":
+                d6tflow.set_dir("data")
+                d6tflow.run(TaskS(), execution_summary=False)
+                import flow
+                print(flow.TaskS().outputLoad())
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "flow.py"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "__main__"
+
+
+def test_task_family_is_not_inherited_and_must_be_a_name():
+    class Named(d6tflow.tasks.TaskPickle):
+        task_family = "Renamed"
+
+    class Child(Named):
+        pass
+
+    assert Named().task_id.startswith("Renamed_") and Named.get_task_family() == "Renamed"
+    assert Child().task_id.startswith("Child_")
+    Named.task_family = "Later"  # set after the class is made: ids and folder follow
+    assert Named().task_id.startswith("Later_") and Named().output().path.parent.name == "Later"
+    with pytest.raises(
+        d6tflow.errors.FolderNameError, match=re.escape("class Bad: task_family '../x'")
+    ):
+
+        class Bad(d6tflow.tasks.TaskPickle):
+            task_family = "../x"

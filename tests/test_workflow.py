@@ -342,6 +342,31 @@ def test_the_flow_path_and_env_apply_to_a_task_with_a_class_level_path(tmp_path)
     assert str(WfPinned().output().path).startswith(str(tmp_path / "pinned" / "WfPinned"))
 
 
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ("x/../../../escaped", "contains a path separator"),
+        ("..", "is empty, '.' or '..'"),
+        ("/tmp/abs", "contains a path separator"),
+        ("a\\b", "contains a path separator"),
+        ("a\0b", "contains a NUL character"),
+        ("", "is empty"),
+    ],
+)
+def test_env_must_be_one_folder_name_inside_the_data_folder(tmp_path, env, problem):
+    with pytest.raises(ValueError) as refused:
+        d6tflow.Workflow(WfTrain, env=env)
+    message = str(refused.value)
+    assert message.startswith(f"Workflow(WfTrain): env {env!r} {problem}")
+    assert "a single folder name such as 'prod'" in message
+    assert isinstance(refused.value, d6tflow.errors.FolderNameError)
+    flow = d6tflow.Workflow(WfTrain)
+    with pytest.raises(ValueError, match="env"):
+        flow.env = env  # set later, it is checked too
+    flow.run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # nothing written beside it
+
+
 def test_attached_flow_is_readable_from_a_task_run():
     class WfUseOther(d6tflow.tasks.TaskPickle):
         def run(self):

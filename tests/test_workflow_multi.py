@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import pandas as pd
 import pytest
 
@@ -226,7 +229,8 @@ def test_compare_makes_a_table_of_parameters_and_metadata_ready_to_sort():
     flows.run()
     table = flows.compare().sort_values("score", ascending=False)
     assert table.index.name == "flow"
-    assert list(table.columns) == ["scale", "model", "score"]
+    assert list(table.columns) == ["scale", "model", "score", "state"]
+    assert set(table["state"]) == {"COMPLETE"}
     assert table.index[0] == "model_gbm_scale_True"
     assert table.loc["model_ols_scale_False", "score"] == 0.5
     assert not table.loc["model_ols_scale_False", "scale"]
@@ -251,6 +255,59 @@ def test_compare_before_running_says_what_to_do():
     flows = d6tflow.WorkflowMulti(MTrain, EXPERIMENTS)
     with pytest.raises(RuntimeError, match="run flow first"):
         flows.compare()
+
+
+class MScored(d6tflow.tasks.TaskPickle):
+    model = d6tflow.Parameter(default="ols")
+
+    def input_files(self):
+        return [f"{self.model}.txt"]
+
+    def run(self):
+        value = float(pathlib.Path(f"{self.model}.txt").read_text())
+        self.save(value)
+        self.metaSave({"score": value})
+
+
+def test_compare_marks_a_stale_flow_and_shows_no_stale_metadata():
+    for model in ("ols", "gbm"):
+        pathlib.Path(f"{model}.txt").write_text("0.5")
+    flows = d6tflow.WorkflowMulti(MScored, {"model": ["ols", "gbm"]})
+    flows.run()
+    pathlib.Path("gbm.txt").write_text("0.9")  # gbm's score now describes other data
+    table = flows.compare()
+    assert table.loc["model_ols", "state"] == "COMPLETE"
+    assert table.loc["model_ols", "score"] == 0.5
+    assert table.loc["model_gbm", "state"] == "STALE: input file gbm.txt changed"
+    assert pd.isna(table.loc["model_gbm", "score"])
+    assert table.loc["model_gbm", "model"] == "gbm"  # the row stays, with its parameters
+
+
+def test_compare_shows_stale_metadata_marked_when_rerun_stale_is_off():
+    pathlib.Path("ols.txt").write_text("0.5")
+    flows = d6tflow.WorkflowMulti(MScored, {"model": ["ols"]})
+    flows.run()
+    pathlib.Path("ols.txt").write_text("0.9")
+    d6tflow.settings.rerun_stale = False
+    table = flows.compare()
+    assert table.loc["model_ols", "score"] == 0.5
+    assert table.loc["model_ols", "state"].startswith("STALE")
+
+
+def test_compare_with_no_current_flow_says_each_state():
+    pathlib.Path("ols.txt").write_text("0.5")
+    flows = d6tflow.WorkflowMulti(MScored, {"model": ["ols"]})
+    flows.run()
+    pathlib.Path("ols.txt").write_text("0.9")
+    with pytest.raises(
+        RuntimeError, match=re.escape("'model_ols': STALE: input file ols.txt changed")
+    ):
+        flows.compare()
+
+
+def test_env_of_every_flow_must_stay_inside_the_data_folder():
+    with pytest.raises(ValueError, match=r"Workflow\(MTrain\): env '\.\./x'"):
+        d6tflow.WorkflowMulti(MTrain, EXPERIMENTS, env="../x")
 
 
 # -- invalidation -----------------------------------------------------------------------------

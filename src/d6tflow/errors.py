@@ -26,6 +26,16 @@ class TaskDefinitionError(D6tflowError, TypeError):
     """A task class or a ``requires()`` result is not usable as written."""
 
 
+class TaskFamilyClashError(TaskDefinitionError):
+    """Two task classes of one name (from different modules) write to the same folder: their
+    task ids are the same, so each would overwrite and load the other's outputs."""
+
+
+class FolderNameError(D6tflowError, ValueError):
+    """A folder setting (``env``, ``task_group``, ``target_dir``, ``task_family``) would put
+    outputs outside the data folder, or is not a name."""
+
+
 class CycleError(D6tflowError, RuntimeError):
     """The dependency graph has a cycle; ``tasks`` lists the tasks on it, in order."""
 

@@ -33,7 +33,7 @@ from d6tflow.graph import taskflow_upstream
 from d6tflow.params import Parameter
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
-from d6tflow.task import Task, _classes_by_name
+from d6tflow.task import Task, _classes_by_name, check_name
 from d6tflow.task_data import TaskData
 from d6tflow.utils import confirm_prompt
 from d6tflow.workflow import MultiRunResult, _load_all, _split_result
@@ -403,15 +403,15 @@ def _invalidate(tasks: list[Task], confirm: bool, action: str) -> bool:
 def _outputs_of_class(cls: type[TaskData]) -> list[str]:
     """The files (and in-memory outputs) written by tasks of class ``cls``, any parameters.
 
-    They live in ``<base>/<target_dir or class name>/`` and start with ``<class name>_`` (the
+    They live in ``<base>/<target_dir or task family>/`` and start with ``<task family>_`` (the
     task id); files there of another class whose name extends this one are left alone.
     """
     base = os.fspath(cls.path) if cls.path is not None else os.fspath(settings.dirpath)
     group = getattr(cls, "task_group", None)
     if group is not None:
-        base = os.path.join(base, f"group={group}")
-    folder = os.path.join(base, getattr(cls, "target_dir", None) or cls.__name__)
-    name = cls.__name__
+        base = os.path.join(base, "group=" + check_name(group, "task_group", cls.__name__))
+    folder = os.path.join(base, getattr(cls, "target_dir", None) or cls.task_family)
+    name = cls.task_family
     with_id = settings.save_with_param and getattr(cls, "save_attrib", True)
     longer = [n for n in _classes_by_name if n != name and n.startswith(f"{name}_")]
 

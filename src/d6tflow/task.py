@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import re
@@ -19,13 +20,20 @@ except ImportError:  # pragma: no cover - interpreters built without it
     from hashlib import md5 as _md5
 
 from d6tflow import settings
-from d6tflow.errors import MissingParameterError, ParameterError, TaskDefinitionError
+from d6tflow.errors import (
+    FolderNameError,
+    MissingParameterError,
+    ParameterError,
+    TaskDefinitionError,
+)
 from d6tflow.params import Parameter, ParameterVisibility
 from d6tflow.utils import flatten, map_structure
 
 logger = logging.getLogger("d6tflow")
 
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_]")
+_FAMILY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+_SEPARATORS = re.compile(r"[/\\]")  # both, on every platform: a flow may move to Windows
 _TASK_ID_HASH_LEN = 10
 
 # Bumped whenever a parameter is added to any task class, so cached parameter lists refresh.
@@ -35,6 +43,58 @@ _task_ids: dict[tuple, str] = {}
 _UNSET = object()
 
 
+@functools.lru_cache(maxsize=1024)
+def _name_problem(text: str, nested: bool) -> str | None:
+    """Why ``text`` may not name a folder inside another (None: it may). ``nested``: a relative
+    path of such names (``a/b``) is allowed too."""
+    if "\0" in text:
+        return "contains a NUL character"
+    if nested and (
+        os.path.isabs(text) or os.path.splitdrive(text)[0] or text.startswith(("/", "\\"))
+    ):
+        return "is an absolute path"
+    parts = _SEPARATORS.split(text)
+    if len(parts) > 1 and not nested:
+        return "contains a path separator"
+    if "" in parts or "." in parts or ".." in parts:
+        return "is empty or has a '.' or '..' part" if nested else "is empty, '.' or '..'"
+    return None
+
+
+def check_name(value: Any, what: str, owner: str, nested: bool = False) -> str:
+    """``str(value)``, checked to name a folder inside the data folder: ``env``, ``task_group``
+    (one name) or ``target_dir`` (``nested=True``: ``a/b`` allowed). Parameter values are made
+    safe by the task id; these are taken as they are, so a value that would put outputs outside
+    the data folder (``..``, an absolute path) is refused instead.
+
+    >>> check_name("prod", "env", "Workflow(TaskTrain)")
+    'prod'
+    """
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    problem = _name_problem(text, nested)
+    if problem is None:
+        return text
+    allowed = (
+        "a relative folder path such as 'models' or 'models/v2'"
+        if nested
+        else "a single folder name such as 'prod'"
+    )
+    raise FolderNameError(
+        f"{owner}: {what} {text!r} {problem}; it must stay inside the data folder: give "
+        f"{allowed} (no '..', no absolute path, no NUL character)"
+    )
+
+
+def _check_family(value: Any, cls_name: str) -> str:
+    if not isinstance(value, str) or not _FAMILY.match(value):
+        raise FolderNameError(
+            f"class {cls_name}: task_family {value!r} is not allowed; it names the task ids and "
+            "the output folder: use letters, digits, '_', '.' and '-', starting with a letter, "
+            'digit or "_" (e.g. task_family = "TaskTrainV2")'
+        )
+    return value
+
+
 def builtin(fn: Any) -> Any:
     """Mark d6tflow's own ``complete`` so the scheduler knows it may compute it in bulk."""
     fn._d6tflow_builtin = True
@@ -42,7 +102,8 @@ def builtin(fn: Any) -> Any:
 
 
 def task_class_by_name(name: str) -> type[Task]:
-    """The task class whose ``__name__`` is ``name`` (the most recently defined one wins)."""
+    """The task class whose ``__name__`` or ``task_family`` is ``name`` (the most recently defined
+    one wins)."""
     classes = _classes_by_name.get(name)
     if not classes:
         raise ValueError(f"No task class named {name!r} has been defined in this process")
@@ -54,7 +115,13 @@ class TaskMeta(type):
 
     def __init__(cls, name: str, bases: tuple, namespace: dict):
         super().__init__(name, bases, namespace)
+        # Every class gets a family of its own, never its parent's: a subclass that inherited
+        # one would share its parent's task ids and folder.
+        family = namespace.get("task_family", name)
+        type.__setattr__(cls, "task_family", _check_family(family, name))
         _classes_by_name.setdefault(name, []).append(cls)
+        if family != name:
+            _classes_by_name.setdefault(family, []).append(cls)
         cls._params_cache = None  # type: ignore[attr-defined]
         cls._filtered_params_cache = None  # type: ignore[attr-defined]
 
@@ -63,6 +130,10 @@ class TaskMeta(type):
             global _param_generation
             value.__set_name__(cls, name)
             _param_generation += 1
+        elif name == "task_family":
+            value = _check_family(value, cls.__name__)
+            _task_ids.clear()  # the ids remembered for this class start with the old family
+            _classes_by_name.setdefault(value, []).append(cls)
         super().__setattr__(name, value)
 
 
@@ -75,6 +146,10 @@ class Task(metaclass=TaskMeta):
 
     #: Accepted for compatibility; task ids use the bare class name, as the original's did.
     task_namespace: ClassVar[str | None] = None
+    #: What task ids start with and the name of the class's output folder: the class name unless
+    #: the class sets its own (e.g. two classes of one name in different modules). Never
+    #: inherited: each class has its own.
+    task_family: ClassVar[str]
     #: A class-level ``path`` wins over the constructor argument (the original's rule).
     path: Any = None
     #: True: ``complete()`` looks only at this task's own outputs, never upstream.
@@ -220,11 +295,7 @@ class Task(metaclass=TaskMeta):
 
     @classmethod
     def get_task_family(cls) -> str:
-        return cls.__name__
-
-    @property
-    def task_family(self) -> str:
-        return type(self).__name__
+        return cls.task_family
 
     def _lookup_task_id(self) -> str:
         """``<Family>_<readable params>_<md5[:10]>``, identical to the original d6tflow's."""

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 from d6tflow import settings, store
-from d6tflow.errors import TaskNotCompleteError
+from d6tflow.errors import TaskFamilyClashError, TaskNotCompleteError
+from d6tflow.fingerprint import module_label
 from d6tflow.formats import Format, get_format
 from d6tflow.loading import load_inputs, load_outputs
 from d6tflow.provenance import assess, files_of, outputs_staged, remove_records
+from d6tflow.status import State, Status, counts_as_done
 from d6tflow.targets import CacheTarget, DataTarget, Target
-from d6tflow.task import Task, builtin
+from d6tflow.task import Task, builtin, check_name
 from d6tflow.utils import confirm_prompt, flatten, map_structure
 
 
@@ -62,6 +64,34 @@ def _data_dir(dirpath: Any) -> str:
 _last_data_dir: tuple[Any, str] = (None, "")
 
 
+# Which module's class writes each task family's outputs in each folder, and whether it is
+# external (it then reads what another class wrote there: that is what it is for).
+_writers: dict[tuple[str, str], tuple[str, str, bool]] = {}
+
+
+def _claim(folder: str, cls: type[TaskData]) -> None:
+    """Refuse a second class of the same family, from another module, writing to ``folder``:
+    the two would make the same task ids there, so each would overwrite the other's outputs and
+    load them as its own. One module seen twice (a class redefined in a notebook cell, a script
+    run as ``__main__`` and imported) is one writer."""
+    family = cls.task_family
+    key = (os.path.abspath(folder), family)
+    mine = (module_label(cls.__module__), f"{cls.__module__}.{cls.__qualname__}", cls.external)
+    found = _writers.get(key)
+    if found is None or found[0] == mine[0] or found[2]:
+        _remember(_writers, key, mine, _MAX_NAMINGS)
+        return
+    if mine[2]:
+        return
+    raise TaskFamilyClashError(
+        f"Two task classes named {family} write to {key[0]}: {found[1]} and {mine[1]}. "
+        f"Their task ids are the same, so each would overwrite the other's outputs and load "
+        f"them as its own. Give one of them a name of its own with a class attribute, e.g. "
+        f'task_family = "{family}2" (it names its task ids and folder), or another folder '
+        f'with task_group = "..."'
+    )
+
+
 def _pickle_to(path: Path, data: Any) -> None:
     with open(path, "wb") as f:
         pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -74,6 +104,35 @@ def _upstream_meta(task: TaskData) -> Any:
         raise FileNotFoundError(
             f"No metadata for upstream task {task!r}: call self.metaSave(...) in its run() "
             f"(looked for {task._meta_path()})"
+        ) from None
+
+
+def check_loadable(task: Task, status: Status, what: str = "") -> None:
+    """Refuse to load what ``task`` wrote (``what``: its outputs, or e.g. "the metadata of ")
+    unless its ``status`` counts as done: complete, or stale while ``settings.rerun_stale`` is
+    off. Stale outputs come from other code, upstream outputs or input files than the current."""
+    if counts_as_done(status):
+        return
+    hint = (
+        " (or set d6tflow.settings.rerun_stale = False to use stale outputs as they are)"
+        if status.state is State.STALE
+        else ""
+    )
+    raise TaskNotCompleteError(
+        f"Cannot load {what}{task!r}, task not complete ({status.describe()}), run flow "
+        f"first: d6tflow.run({task!r}){hint}"
+    )
+
+
+def load_meta(task: TaskData, status: Status) -> Any:
+    """The metadata ``task`` saved with ``metaSave``, given its ``status`` (see
+    :func:`check_loadable`)."""
+    check_loadable(task, status, "the metadata of ")
+    try:
+        return task._read_meta()
+    except FileNotFoundError:
+        raise TaskNotCompleteError(
+            f"No metadata to load for task {task.task_family}: call self.metaSave(...) in its run()"
         ) from None
 
 
@@ -127,19 +186,28 @@ class TaskData(Task):
     def _base_dir(self) -> str:
         base = os.fspath(self.path) if self.path is not None else _data_dir(settings.dirpath)
         group = self.task_group
-        return base if group is None else os.path.join(base, f"group={group}")
+        if group is None:
+            return base
+        return os.path.join(base, "group=" + check_name(group, "task_group", self._owner()))
+
+    def _owner(self) -> str:
+        return f"task class {type(self).__name__}"
+
+    def _output_folder(self) -> str:
+        """``<base>/<target_dir or task_family>/``: where this task's outputs go."""
+        folder = self.target_dir
+        if folder is not None:
+            folder = check_name(folder, "target_dir", self._owner(), nested=True)
+        return _folder_of(self._base_dir(), folder or self.task_family)
 
     def _getpath(self, key: str, ext: str | None = None) -> str:
         ext = self._ext if ext is None else ext
         with_id = settings.save_with_param and self.save_attrib
         name = f"{self.task_id}-{key}.{ext}" if with_id else f"{key}.{ext}"
-        folder = self.target_dir
-        family = type(self).__name__
-        base = self._base_dir()
-        path = _folder_of(base, folder or family) + name
-        if folder is None and "_" in family and not os.path.exists(path):
+        path = self._output_folder() + name
+        if self.target_dir is None and "_" in self.task_family and not os.path.exists(path):
             # The original cut the folder name at the first underscore; find what it wrote there.
-            legacy = os.path.join(base, self.task_id.split("_")[0], name)
+            legacy = os.path.join(self._base_dir(), self.task_id.split("_")[0], name)
             if os.path.exists(legacy):
                 return legacy
         return path
@@ -219,6 +287,7 @@ class TaskData(Task):
     def _naming_in(self, state: tuple) -> _Naming:
         key = (
             type(self),
+            type(self).task_family,  # a class attribute: it may be set after the class is made
             state,
             tuple(self.persist),
             self.target_dir,
@@ -233,15 +302,15 @@ class TaskData(Task):
 
     def _naming(self) -> _Naming:
         """How this class names its outputs now, worked out once for all of its tasks."""
+        prefix = self._output_folder()
+        _claim(prefix, type(self))
         persist = list(self.persist)
         fmt = get_format(self._format_name()) if self.target_class is None else None
-        family = type(self).__name__
-        if fmt is None or fmt.in_memory or (self.target_dir is None and "_" in family):
+        if fmt is None or fmt.in_memory or (self.target_dir is None and "_" in self.task_family):
             # Custom targets, in-memory outputs and folders the original may have named
             # differently (see _getpath) take the general way, target by target.
             return _Naming("", "", (), False, None, {}, {})
         ext = fmt.ext if self.target_ext is None else self.target_ext
-        prefix = _folder_of(self._base_dir(), self.target_dir or family)
         names = tuple((key, f"{key}.{ext}") for key in persist)
         with_id = bool(settings.save_with_param and self.save_attrib)
         return _Naming(prefix[: -len(os.sep)], prefix, names, with_id, fmt, {}, {})
@@ -293,21 +362,13 @@ class TaskData(Task):
 
     def outputLoad(self, keys: Any = None, as_dict: bool = False, cached: bool = False) -> Any:
         """Load this task's output(s): the object, or a list (``as_dict=True``: a dict) of them."""
-        from d6tflow.graph import Graph
-        from d6tflow.status import State, counts_as_done
-
-        status = Graph([self]).states()[self]
-        if not counts_as_done(status):
-            hint = (
-                " (or set d6tflow.settings.rerun_stale = False to use stale outputs as they are)"
-                if status.state is State.STALE
-                else ""
-            )
-            raise TaskNotCompleteError(
-                f"Cannot load {self!r}, task not complete ({status.describe()}), run flow "
-                f"first: d6tflow.run({self!r}){hint}"
-            )
+        check_loadable(self, self._status())
         return load_outputs(self, self.output(), keys, as_dict, cached)
+
+    def _status(self) -> Status:
+        from d6tflow.graph import Graph
+
+        return Graph([self]).states()[self]
 
     def inputLoad(
         self, keys: Any = None, task: Any = None, cached: bool = False, as_dict: bool = False
@@ -336,28 +397,23 @@ class TaskData(Task):
         return map_structure(_upstream_meta, self._requires())
 
     def outputLoadMeta(self) -> Any:
-        """This task's own metadata."""
-        if not self.complete(cascade=False):
-            raise TaskNotCompleteError(f"Cannot load {self!r}, task not complete, run flow first")
-        try:
-            return self._read_meta()
-        except FileNotFoundError:
-            raise TaskNotCompleteError(
-                f"No metadata to load for task {self.task_family}: call self.metaSave(...) "
-                "in its run()"
-            ) from None
+        """This task's own metadata; refused, as :meth:`outputLoad` is, while the task is not
+        complete (stale metadata is served only with ``settings.rerun_stale = False``)."""
+        return load_meta(self, self._status())
 
     def outputLoadAllMeta(self) -> dict[str, Any]:
-        """``{task family: metadata}`` for this task and every complete upstream task with some."""
-        from d6tflow.graph import taskflow_upstream
+        """``{task family: metadata}`` for this task and every upstream task with some; each
+        follows :meth:`outputLoadMeta`'s rule."""
+        from d6tflow.graph import Graph
 
-        if not self.complete(cascade=False):
-            raise TaskNotCompleteError(f"Cannot load {self!r}, task not complete, run flow first")
-        found = {}
-        for task in taskflow_upstream(self, only_complete=True):
-            if isinstance(task, TaskData) and task._meta_path().exists():
-                found[task.task_family] = task._read_meta()
-        return found
+        graph = Graph([self])
+        states = graph.states()
+        check_loadable(self, states[self])
+        return {
+            task.task_family: load_meta(task, states[task])
+            for task in graph.upstream_of(self)
+            if isinstance(task, TaskData) and task._meta_path().exists()
+        }
 
     # -- invalidation -----------------------------------------------------------------------------
 

@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
 from d6tflow.display import preview as _preview
+from d6tflow.errors import TaskNotCompleteError
 from d6tflow.graph import Graph, taskflow_downstream, taskflow_upstream
 from d6tflow.invalidation import invalidate_downstream, invalidate_upstream
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
-from d6tflow.task import Task
+from d6tflow.status import counts_as_done
+from d6tflow.task import Task, check_name
+from d6tflow.task_data import load_meta
 from d6tflow.utils import confirm_prompt, map_structure, params_generator_multiple
 
 if TYPE_CHECKING:
@@ -106,14 +109,24 @@ class Workflow:
             _check_task_class(task, "Workflow(task=...)")
         self.default_task = task
         self.params: dict[str, Any] = dict(params or {})
-        self.env = env
         self._path = path
+        self.env = env
         #: Other flows a task can read in run() as ``self.flows[name]`` (see ``attach_flow``).
         self.flows: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         name = self.default_task.__name__ if self.default_task else None
         return f"Workflow(task={name}, params={self.params!r}, path={self.path!r})"
+
+    @property
+    def env(self) -> str | None:
+        """The sub-folder ``env=<env>`` this flow's outputs go to: one folder name."""
+        return self._env
+
+    @env.setter
+    def env(self, env: str | None) -> None:
+        name = self.default_task.__name__ if self.default_task else ""
+        self._env = None if env is None else check_name(env, "env", f"Workflow({name})")
 
     @property
     def path(self) -> str | None:
@@ -440,26 +453,43 @@ class WorkflowMulti:
         return self._each(flow, lambda w: w.outputLoadAll(task, keys, as_dict, cached))
 
     def compare(self, task: TaskClass | None = None) -> pd.DataFrame:
-        """A DataFrame with one row per flow: the task's parameters, then its metadata.
+        """A DataFrame with one row per flow: the task's parameters, its metadata, its state.
 
         The index is the flow name. Metadata saved as a dict gives one column per key (a key
         that is also a parameter name becomes ``<key>_meta``); anything else, a ``meta``
         column. Sort it to pick the best experiment:
 
         >>> flows.compare().sort_values("score", ascending=False)
+
+        The ``state`` column says whether each row's metadata is current: ``COMPLETE``, or
+        ``STALE: <why>`` / ``PENDING: <why>``. Those rows keep their parameters but show no
+        metadata (NaN): it came from other code or data than the flow has now, or is missing.
+        With ``settings.rerun_stale = False`` stale rows show theirs, as ``outputLoad`` loads
+        stale outputs then. One stale experiment does not hide the others' results; when no flow
+        has current metadata there is nothing to compare, and TaskNotCompleteError says why.
         """
         import pandas as pd
 
+        tasks = {name: w.get_task(task) for name, w in self.workflow_objs.items()}
+        states = Graph(tasks.values()).states()
         rows = {}
-        for name, workflow in self.workflow_objs.items():
-            instance = workflow.get_task(task)
+        for name, instance in tasks.items():
             row = dict(instance.get_param_values_dict())
-            meta = instance.outputLoadMeta()
+            state_column = "state" if "state" not in row else "task_state"
+            status = states[instance]
+            meta = load_meta(instance, status) if counts_as_done(status) else {}
             if not isinstance(meta, Mapping):
                 meta = {"meta": meta}
             for key, value in meta.items():
-                row[f"{key}_meta" if key in row else key] = value
+                row[f"{key}_meta" if key in row or key == state_column else key] = value
+            row[state_column] = status.describe()
             rows[name] = row
+        if not any(counts_as_done(states[t]) for t in tasks.values()):
+            listed = "; ".join(f"{name!r}: {states[t].describe()}" for name, t in tasks.items())
+            raise TaskNotCompleteError(
+                f"Cannot compare the flows of {self!r}: no flow's task is complete ({listed}), "
+                "run flow first: flows.run()"
+            )
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.index.name = "flow"
         return frame
