@@ -118,7 +118,9 @@ class TaskMeta(type):
         # Every class gets a family of its own, never its parent's: a subclass that inherited
         # one would share its parent's task ids and folder.
         family = namespace.get("task_family", name)
-        type.__setattr__(cls, "task_family", _check_family(family, name))
+        if family != name:  # a class name is always fine (any identifier, as the original)
+            family = _check_family(family, name)
+        type.__setattr__(cls, "task_family", family)
         _classes_by_name.setdefault(name, []).append(cls)
         if family != name:
             _classes_by_name.setdefault(family, []).append(cls)
