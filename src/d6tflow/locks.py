@@ -88,7 +88,7 @@ def try_locked(folder: str, task_id: str | None) -> Iterator[bool]:
         lock = FileLock(path, timeout=0)
         try:
             lock.acquire()
-        except Timeout:
+        except (Timeout, OSError):
             yield False
             return
         try:
@@ -100,6 +100,9 @@ def try_locked(folder: str, task_id: str | None) -> Iterator[bool]:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         yield True
+        return
+    except OSError:  # not ours to lock (read-only, permissions): say held, to be safe
+        yield False
         return
     try:
         try:

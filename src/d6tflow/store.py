@@ -305,8 +305,8 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:
-        return True  # another user's process
+    except (OSError, OverflowError):
+        return True  # another user's process (or no process id of this system)
     try:  # Linux: a zombie has ended, its parent just did not collect it yet
         with open(f"/proc/{pid}/stat", "rb") as f:
             state = f.read().rpartition(b")")[2].split()[:1]
