@@ -9,8 +9,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
+
+import d6tflow
+from d6tflow.errors import OutputError
+from d6tflow.provenance import manifest_of
 
 FLOW = textwrap.dedent(
     """
@@ -94,3 +99,43 @@ def test_failed_save_in_process_removes_its_temporary_file(fresh_data_dir):
     assert not TaskBad().complete()
     left = [n for n in os.listdir(fresh_data_dir / "TaskBad") if not n.endswith(".lock")]
     assert left == []
+
+
+class TaskReport(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save({"rows": 3})
+
+
+def test_output_path_that_became_a_folder_is_kept_and_the_task_fails_saying_what_to_do(
+    fresh_data_dir,
+):
+    assert d6tflow.run(TaskReport(), execution_summary=False)
+    committed = manifest_of(TaskReport(), fresh=True)
+    path = Path(TaskReport().output().path)
+    path.unlink()
+    path.mkdir()  # someone's folder now, where the output was
+    (path / "notes.txt").write_text("mine")
+
+    result = d6tflow.run(TaskReport(), abort=False, execution_summary=False)
+
+    assert not result
+    [failure] = result.failures
+    assert isinstance(failure.exception, OutputError)
+    message = str(failure.exception)
+    assert str(path) in message and "folder" in message and "delete" in message
+    assert (path / "notes.txt").read_text() == "mine"
+    assert [n for n in os.listdir(path.parent) if n.startswith(".tmp-")] == []
+    assert not TaskReport().complete()
+    assert manifest_of(TaskReport(), fresh=True) == committed  # failed before its commit
+
+
+def test_saving_a_file_where_a_folder_is_raises_and_keeps_the_folder(fresh_data_dir):
+    path = Path(TaskReport().output().path)
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text("mine")
+
+    with pytest.raises(OutputError, match="Move the folder elsewhere or delete it"):
+        TaskReport().save({"rows": 3})  # outside a run: written and moved into place at once
+
+    assert (path / "notes.txt").read_text() == "mine"
+    assert [n for n in os.listdir(path.parent) if n.startswith(".tmp-")] == []

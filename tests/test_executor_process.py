@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import logging
 import os
@@ -413,3 +414,65 @@ def test_ctrl_c_stops_workers_and_leaves_no_half_written_output(tmp_path):
     )
     assert rerun.returncode == 0, rerun.stderr
     assert "done [100000, 100000, 100000, 100000]" in rerun.stdout
+
+
+def _running_in_group(pgid: int) -> dict[int, str]:
+    """{pid: command line} of the processes of a process group that have not ended (Linux)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            found[int(entry)] = command.decode(errors="replace")[:120]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
+def test_killing_the_flow_process_ends_its_workers_fork_server_and_tracker(tmp_path):
+    script = tmp_path / "flow.py"
+    script.write_text(INTERRUPT_SCRIPT)
+    data, markers = tmp_path / "data", tmp_path / "mid-write"
+    markers.mkdir()
+    # A session of its own: the run's processes (workers, fork server, resource tracker) are
+    # then the process group whose id is the flow process's pid, even after it is gone.
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(data), "hang", str(markers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    left: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while len(os.listdir(markers)) < 2:  # both workers are in the middle of a write
+            assert proc.poll() is None, "the flow exited before its tasks started"
+            assert time.monotonic() < deadline, "the tasks never started"
+            time.sleep(0.05)
+        started = _running_in_group(proc.pid)
+        worker_pids = {int(name) for name in os.listdir(markers)}
+        assert worker_pids <= started.keys() and len(started) >= 5, started
+
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while (left := _running_in_group(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left == {}, f"still running 10 s after the flow process was killed: {left}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in _running_in_group(proc.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    # The workers were stopped as by the pool: their tasks unwound and removed their staged files.
+    files = sorted(p.name for p in (data / "TaskSlow").iterdir())
+    assert not [f for f in files if not f.startswith(".")], files
+    assert not [f for f in files if f.startswith(".tmp-")], files

@@ -33,6 +33,7 @@ from d6tflow import store
 FOLDER_LOCK_NAME = ".d6tflow.lock"
 
 _OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None) if sys.platform.startswith("linux") else None
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
 # struct flock on 64-bit Linux: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t.
 _FLOCK = "hhqqi"
 USES_FOLDER_LOCK = _OFD_SETLKW is not None and struct.calcsize("l") == 8
@@ -65,6 +66,60 @@ def append_locked(folder: str) -> contextlib.AbstractContextManager[None]:
     if USES_FOLDER_LOCK:
         return _ByteLock(folder, _APPEND_BYTE)
     return locked(os.path.join(folder, FOLDER_LOCK_NAME))
+
+
+@contextlib.contextmanager
+def try_locked(folder: str, task_id: str | None) -> Iterator[bool]:
+    """Take the task's lock (the folder's append lock for ``None``) only if nobody holds it:
+    yields whether it was taken, and holds it while inside.
+
+    >>> with try_locked(folder, task_id) as free: ...
+
+    On a descriptor of its own, so a lock this thread or process holds counts as held. A lock
+    file that does not exist is held by nobody (and is not created).
+    """
+    if task_id is None:
+        path = os.path.join(folder, FOLDER_LOCK_NAME)
+    else:
+        path = task_lock_path(folder, task_id)
+    if fcntl is None:  # pragma: no cover - Windows
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except (Timeout, OSError):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+        return
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield True
+        return
+    except OSError:  # not ours to lock (read-only, permissions): say held, to be safe
+        yield False
+        return
+    try:
+        try:
+            if USES_FOLDER_LOCK:
+                byte = _APPEND_BYTE if task_id is None else _byte_of(task_id)
+                fcntl.fcntl(
+                    fd, _OFD_SETLK, struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
+                )
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EAGAIN or EACCES: someone holds it
+            free = False
+        else:
+            free = True
+        yield free
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _byte_of(task_id: str) -> int:

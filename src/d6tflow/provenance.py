@@ -289,6 +289,7 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
         body()
         return True
     store.ensure_dir(folder)
+    store.remove_dead_temps(folder, locks.try_locked)
     with locks.task_locked(folder, task.task_id):
         if is_current(task):
             logger.info("%r was completed by another run", task)

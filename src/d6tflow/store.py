@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import logging
 import os
+import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from d6tflow import settings
+from d6tflow.errors import OutputError
 
 logger = logging.getLogger("d6tflow")
 
 #: Temporary files start with this prefix; they never match an output name, so they never count.
 TEMP_PREFIX = ".tmp-"
 
-# Temporary names are unique by process id (taken at write time, so forked workers differ), a
-# random part (processes on other machines sharing the folder) and a counter.
+# Temporary names are ``.tmp-<pid>.<host><random>-<counter>-<final name>``: unique by process id
+# (taken at write time, so forked workers differ), a random part and a counter; the host part
+# says where the process id means something (see remove_dead_temps).
 _random_token = os.urandom(3).hex()
 _tmp_counter = itertools.count()
+
+# Folders whose dead processes' temporary files this process has removed already.
+_cleaned: set[str] = set()
+
+#: A temporary file from another machine is removed only once it has not changed for this long
+#: (seconds), and its task's lock is free: there its process id cannot be checked.
+OTHER_HOST_QUIET = 3600.0
+
+# A task id: "<Family>_<readable parameters>_<10 hex digits>", never with a "-".
+_TASK_ID = re.compile(r"[A-Za-z0-9_]+_[0-9a-f]{10}")
 
 # Outputs of running tasks: final path -> staged temporary path (None until first saved).
 _staged: dict[str, str | None] = {}
@@ -66,9 +82,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     path = os.fspath(path)
     folder, name = os.path.split(path)
     ensure_dir(folder)
-    tmp = os.path.join(
-        folder, f"{TEMP_PREFIX}{os.getpid()}{_random_token}-{next(_tmp_counter)}-{name}"
-    )
+    tmp = _temp_path(folder, name)
     staging = path in _staged
     try:
         try:
@@ -81,6 +95,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
             ensure_dir(folder)
             write(tmp)
         if staging:
+            # Fail now, not at the commit: then no manifest is written for an output that cannot
+            # be put in place.
+            _check_replaceable(tmp, path)
             # Inside a task's run: keep the file staged until the task commits (provenance.py).
             previous, _staged[path] = _staged[path], tmp
             if previous is not None:
@@ -92,23 +109,40 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         raise
 
 
+def _temp_path(folder: str, name: str) -> str:
+    stamp = f"{os.getpid()}.{_host()}{_random_token}-{next(_tmp_counter)}"
+    return os.path.join(folder, f"{TEMP_PREFIX}{stamp}-{name}")
+
+
 def _move_into_place(tmp: str, path: str) -> None:
     """Rename ``tmp`` to ``path``. A file replaces a file atomically. An output that is a folder
     (partitioned Parquet) cannot replace a non-empty folder in one rename: the old one is renamed
     away first, then the new one into place, then the old one deleted. Readers see the old folder,
-    no folder, or the new one, never a partial one."""
+    no folder, or the new one, never a partial one. A file never replaces a folder: it raises
+    :class:`~d6tflow.errors.OutputError` (the caller removes ``tmp``)."""
     try:
         os.replace(tmp, path)
     except OSError:
-        if not (os.path.isdir(tmp) or os.path.isdir(path)):
+        if not os.path.isdir(tmp):
+            _check_replaceable(tmp, path)
             raise
         folder, name = os.path.split(path)
-        trash = os.path.join(
-            folder, f"{TEMP_PREFIX}{os.getpid()}{_random_token}-{next(_tmp_counter)}-old-{name}"
-        )
+        trash = _temp_path(folder, f"old-{name}")
         os.replace(path, trash)
         os.replace(tmp, path)
         _remove_quietly(trash)
+
+
+def _check_replaceable(tmp: str, path: str) -> None:
+    """A folder at ``path`` may hold files of the user's (or an output partitioned Parquet wrote
+    before the task changed format): only a folder output replaces it, as a whole. A file output
+    replaces a file, and a folder output may replace a file, as a save always replaces one."""
+    if _is_folder(path) and not os.path.isdir(tmp):
+        raise OutputError(
+            f"Cannot save {path}: a folder is in the way, and d6tflow does not replace a folder "
+            "with a file (that would delete everything in it). Move the folder elsewhere or "
+            "delete it, then run again."
+        )
 
 
 def staged_path(path: str) -> str | None:
@@ -181,3 +215,108 @@ def files_under(folder: Path) -> list[Path]:
     if not folder.exists():
         return []
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def remove_dead_temps(
+    folder: str, try_lock: Callable[[str, str | None], contextlib.AbstractContextManager[bool]]
+) -> None:
+    """Remove the temporary files that processes which died (killed in the middle of a save or a
+    run) left in ``folder``; once per folder in each process, with one listing of it.
+
+    A file goes only when its writer is surely gone: on this machine its process id is not a
+    running process (elsewhere the file has not changed for :data:`OTHER_HOST_QUIET` seconds),
+    and ``try_lock(folder, task_id)`` can take the lock its task holds while it runs (``None``:
+    the folder's append lock, held while the manifest log is rewritten). A file whose task the
+    name does not tell (outputs saved without the task id) goes only on the first condition, on
+    this machine. Anything else stays: a name of another form, a running process, a held lock.
+
+    >>> remove_dead_temps(folder, locks.try_locked)
+    """
+    if folder in _cleaned:
+        return
+    _cleaned.add(folder)
+    try:
+        names = [n for n in os.listdir(folder or ".") if n.startswith(TEMP_PREFIX)]
+    except OSError:
+        return
+    removed = []
+    for name in names:
+        owner = _owner_of(name)
+        if owner is None:
+            continue
+        pid, here, final = owner
+        path = os.path.join(folder, name)
+        if here:
+            if _running(pid):
+                continue
+        elif not _quiet_for(path, OTHER_HOST_QUIET):
+            continue
+        if final.startswith("."):
+            lock: str | None = None  # the folder's own files: the manifest log
+        else:
+            task_id = final.removeprefix("old-").partition("-")[0]
+            if not _TASK_ID.fullmatch(task_id):
+                if here:
+                    _remove_quietly(path)
+                    removed.append(name)
+                continue
+            lock = task_id
+        with try_lock(folder, lock) as free:
+            if free:
+                _remove_quietly(path)
+                removed.append(name)
+    if removed:
+        logger.info(
+            "removed %d temporary file(s) left in %s by processes that ended before saving: %s",
+            len(removed),
+            folder,
+            ", ".join(removed),
+        )
+
+
+def _owner_of(name: str) -> tuple[int, bool, str] | None:
+    """(process id, written on this machine?, final name) of a temporary name made by
+    :func:`_temp_path`; None for any other name."""
+    stamp, _, rest = name[len(TEMP_PREFIX) :].partition("-")
+    pid, _, tail = stamp.partition(".")
+    number, _, final = rest.partition("-")
+    if not (pid.isdigit() and len(tail) == 14 and number.isdigit() and final):
+        return None
+    return int(pid), tail[:8] == _host(), final
+
+
+@functools.cache
+def _host() -> str:
+    """8 hex digits for this machine and its space of process ids (a container has its own)."""
+    import socket
+    import zlib
+
+    where = socket.gethostname()
+    with contextlib.suppress(OSError):
+        where += f"/{os.stat('/proc/self/ns/pid').st_ino}"
+    return f"{zlib.crc32(where.encode()):08x}"
+
+
+def _running(pid: int) -> bool:
+    """Is ``pid`` a process of this machine that has not ended? True when unsure."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would end the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True  # another user's process (or no process id of this system)
+    try:  # Linux: a zombie has ended, its parent just did not collect it yet
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return True
+    return state not in ([b"Z"], [b"X"])
+
+
+def _quiet_for(path: str, seconds: float) -> bool:
+    try:
+        return time.time() - os.lstat(path).st_mtime > seconds
+    except OSError:
+        return False

@@ -15,6 +15,10 @@ Ctrl-C (or any error) in the parent: the scheduler stops handing out tasks and c
 :meth:`ProcessExecutor.shutdown`, which stops the workers (SIGTERM, so a task unwinds and removes
 its staged files; SIGKILL after ``grace_period`` seconds). Outputs are committed atomically, so an
 interrupted task leaves nothing that counts as complete.
+
+The parent killed outright (``kill -9``, out of memory): each worker watches it
+(:func:`~d6tflow.executors.worker.init_worker`) and stops itself the same way, SIGTERM then exit
+after ``grace_period``; the fork server and the resource tracker end once no worker is left.
 """
 
 from __future__ import annotations
@@ -162,7 +166,10 @@ class ProcessExecutor(Executor):
             if self.start_method == "forkserver":
                 _preload_forkserver(self._context)
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=self._context, initializer=init_worker
+                max_workers=self.workers,
+                mp_context=self._context,
+                initializer=init_worker,
+                initargs=(self.grace_period,),
             )
             processes = getattr(self._pool, "_processes", None)
             self._processes[self._generation] = processes if processes is not None else {}

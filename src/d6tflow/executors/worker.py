@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import pickle
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -35,17 +37,44 @@ _last_formats: bytes | None = None
 _in_job = 0
 
 
+#: Exit status of a worker that outlived its parent and did not stop within the grace period.
+_PARENT_GONE = 70
+
+
 class _Terminated(BaseException):
     """SIGTERM while a task runs: unwind (so staged files are removed), then exit."""
 
 
-def init_worker() -> None:
-    """Pool initializer: Ctrl-C is the parent's to handle; SIGTERM cleans up, then exits."""
+def init_worker(grace_period: float = 5.0) -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle; SIGTERM cleans up, then exits; and
+    the worker exits when the process that started the pool dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_sigterm)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_with, args=(parent, grace_period), name="d6tflow-parent", daemon=True
+        ).start()
+
+
+def _exit_with(parent: Any, grace_period: float) -> None:
+    """Wait for the end of the process that started the pool, then stop as the pool would.
+
+    Killed (``kill -9``, out of memory), the parent tells nobody: idle workers would wait for
+    work forever (every worker holds the task queue open), and the fork server and resource
+    tracker live as long as a worker does. With forkserver the worker's actual parent is the fork
+    server; the sentinel multiprocessing gives it is a pipe the starting process holds open (with
+    spawn too; a process handle on Windows), so it reads as closed once that process is gone.
+    """
+    parent.join()
+    if os.name == "posix":
+        # As a stop by the pool: a running task unwinds and removes its staged files.
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_period)
+    os._exit(_PARENT_GONE)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
