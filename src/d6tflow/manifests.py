@@ -14,8 +14,8 @@ Nothing half-written counts: a line counts only with its final newline. A line t
 (or cut short by a full disk) is never read, and the next writer, under the folder's append lock
 (locks.py), cuts it off before appending; a writer whose own line cannot be written whole
 truncates the log back and raises, so the commit did not happen. A record that parses but lacks
-its fields is *damaged*: the task has no usable record (it must run again), and nothing else in
-the folder is affected. When superseded lines outnumber current ones, the writer that notices
+its fields is *damaged* (see ``well_formed``): its task must run again, and nothing else in the
+folder is affected. When superseded lines outnumber current ones, the writer that notices
 rewrites the log (atomically, under the same lock) with only the current ones.
 """
 
@@ -59,8 +59,6 @@ class ManifestLog:
         self.path = os.path.join(folder, LOG_NAME)
         self.records: dict[str, dict] = {}
         self.code: dict[str, dict[str, str]] = {}  # code digest -> the members it stands for
-        #: Task ids whose latest record is damaged (parses, but lacks its fields).
-        self.damaged: set[str] = set()
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file read
         self._offset = 0  # bytes of complete lines read
         self._lines = 0  # lines read, superseded ones included
@@ -74,8 +72,9 @@ class ManifestLog:
         return self.records.get(task_id)
 
     def all(self) -> dict[str, dict]:
+        """Every task's current manifest, but for damaged ones (see :func:`well_formed`)."""
         self.refresh()
-        return self.records
+        return {task_id: r for task_id, r in self.records.items() if well_formed(r)}
 
     def refresh(self) -> None:
         self._checked = _generation
@@ -98,7 +97,7 @@ class ManifestLog:
         return self.code.get(recorded) if isinstance(recorded, str) else None
 
     def _reset(self, identity: tuple[int, int] | None) -> None:
-        self.records, self.code, self.damaged = {}, {}, set()
+        self.records, self.code = {}, {}
         self._identity, self._offset, self._lines = identity, 0, 0
 
     def _read_from(self, offset: int) -> None:
@@ -125,14 +124,8 @@ class ManifestLog:
                 continue
             if record.get("removed"):
                 self.records.pop(task_id, None)
-            elif _well_formed(record):
-                self.records[task_id] = record
             else:
-                self.records.pop(task_id, None)
-                self.damaged.add(task_id)
-                continue
-            if self.damaged:
-                self.damaged.discard(task_id)
+                self.records[task_id] = record
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -173,7 +166,7 @@ class ManifestLog:
             self._apply(records)
         else:
             self.refresh()
-        if not self.records and not self.damaged:  # the last outputs went: no log left
+        if not self.records:  # the last task's outputs went: leave no log behind
             os.unlink(self.path)
             self._reset(None)
         elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
@@ -209,37 +202,32 @@ class ManifestLog:
         this object caught up with the file)."""
         used = {c for r in self.records.values() if isinstance(c := r.get("code"), str)}
         code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
-        # A damaged record stays damaged: dropping it would leave outputs with no record, which
-        # would count as legacy outputs (complete).
-        damaged = [{"task_id": task_id, "damaged": True} for task_id in sorted(self.damaged)]
-        lines = [*code, *self.records.values(), *damaged]
-        text = "".join(_ENCODER.encode(r) + "\n" for r in lines)
+        # Damaged records are kept as they are: dropping one would leave outputs with no record,
+        # which count as complete (legacy).
+        text = "".join(_ENCODER.encode(r) + "\n" for r in [*code, *self.records.values()])
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
         self.refresh()
 
 
-def _well_formed(record: dict) -> bool:
-    """Does a manifest have the fields a state check reads, of the right types?"""
+def well_formed(record: dict) -> bool:
+    """Does a manifest have the fields its readers use? A record that parses but lacks them is
+    *damaged* (hand-edited, written by another tool): its task has no usable record. The state
+    check (provenance.assess) finds that out as it reads the fields, at no cost per record;
+    the others (catalog, verify, invalidation) skip damaged records through ``all()``."""
     outputs = record.get("outputs")
     if type(outputs) is not dict or not outputs:
         return False
     for entry in outputs.values():
-        if not _is_file_record(entry) or type(entry.get("file")) is not str:
+        if not is_file_record(entry) or type(entry.get("file")) is not str:
             return False
-    for section in ("upstream", "inputs"):
-        found = record.get(section)
-        if found is not None and (
-            type(found) is not dict
-            or not all(
-                type(v) is dict and (section == "upstream" or _is_file_record(v))
-                for v in found.values()
-            )
-        ):
-            return False
-    return True
+    upstream, inputs = record.get("upstream"), record.get("inputs")
+    return (upstream is None or type(upstream) is dict) and (
+        inputs is None or (type(inputs) is dict and all(map(is_file_record, inputs.values())))
+    )
 
 
-def _is_file_record(entry: Any) -> bool:
+def is_file_record(entry: Any) -> bool:
+    """``{"size": int, "mtime_ns": int, "hash": str, ...}``: what a manifest records of a file."""
     return (
         type(entry) is dict
         and type(entry.get("size")) is int

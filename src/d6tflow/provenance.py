@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from d6tflow import locks, settings, store
 from d6tflow.errors import OutputError
 from d6tflow.fingerprint import code_digest_of, code_of, file_hash, file_record, file_stat
-from d6tflow.manifests import ManifestLog, begin_check, log_of
+from d6tflow.manifests import ManifestLog, begin_check, is_file_record, log_of, well_formed
 from d6tflow.status import COMPLETE, State, Status
 from d6tflow.targets import DataTarget
 
@@ -39,7 +39,7 @@ _COMPLETE = State.COMPLETE
 #: Outputs that no run of this library recorded (the original d6tflow's, or saved by hand): they
 #: count as complete, and preview says so.
 LEGACY = Status(State.COMPLETE, ("legacy: no record of how it was made, not checked",), legacy=True)
-UNREADABLE = "manifest unreadable: its record is damaged"
+_UNREADABLE = Status(State.PENDING, ("manifest unreadable: its record is damaged",))
 
 
 @functools.cache
@@ -87,11 +87,12 @@ def _parent(path: str) -> str:
 
 
 def manifest_of(task: Any, fresh: bool = False) -> dict | None:
-    """The committed manifest of a task, if it has one."""
+    """The committed manifest of a task, if it has one (and it is not damaged)."""
     if not hasattr(task, "persist"):
         return None
     log = _records_of(task)[2]
-    return None if log is None else log.get(task.task_id, fresh)
+    manifest = None if log is None else log.get(task.task_id, fresh)
+    return manifest if manifest is not None and well_formed(manifest) else None
 
 
 def _output_hashes(task: Any) -> dict[str, str] | None:
@@ -104,7 +105,9 @@ def _output_hashes(task: Any) -> dict[str, str] | None:
 
 
 def _hashes(manifest: dict) -> dict[str, str]:
-    return {key: record["hash"] for key, record in manifest["outputs"].items()}
+    # Only what a state check read is sure to be well formed: outputs no longer in persist are
+    # taken as they are.
+    return {key: r.get("hash") for key, r in manifest["outputs"].items() if type(r) is dict}
 
 
 def declared_inputs(task: Any) -> list[str]:
@@ -132,7 +135,12 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     if not paths:
         return assess_by_existence(task, deps)
     manifest = log.get(task.task_id)
-    records = manifest["outputs"] if manifest is not None else {}
+    if manifest is None:
+        records = {}
+    else:
+        records = manifest.get("outputs")
+        if type(records) is not dict or not records:
+            return _UNREADABLE
     missing, changed, moved, hashes = [], [], [], {}
     for key, path in paths.items():
         try:
@@ -145,8 +153,12 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
             continue
         record = records.get(key)
         if record is not None:
-            hashes[key] = record["hash"]
-            if (record["size"], record["mtime_ns"]) != seen:
+            try:
+                hashes[key] = record["hash"]
+                recorded = (record["size"], record["mtime_ns"])
+            except (KeyError, TypeError):  # a damaged record (manifests.well_formed)
+                return _UNREADABLE
+            if recorded != seen:
                 # Same size, other time: copied, untarred or downloaded. Content decides.
                 if record["size"] == seen[0] and file_hash(path) == record["hash"]:
                     moved.append((key, seen))
@@ -156,12 +168,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
             changed.append(key)
     if missing:
         if len(missing) == len(paths) and manifest is None:
-            if task.task_id in log.damaged:
-                return Status(State.PENDING, (UNREADABLE,))
             return Status(State.PENDING, ("parameters new",))
         return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
-    if manifest is None and task.task_id in log.damaged:
-        return Status(State.PENDING, (UNREADABLE,))
     reasons: list[str] = []
     if manifest is not None:
         if changed:
@@ -179,6 +187,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     upstream_words: list[str] = []
     if deps and task._cascades():
         upstream = manifest.get("upstream", {}) if manifest is not None else None
+        if upstream is not None and type(upstream) is not dict:
+            return _UNREADABLE
         for dep, status in deps:
             if status.state is not _COMPLETE:
                 upstream_words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
@@ -238,6 +248,8 @@ def _code_changes(task: Any, recorded: dict[str, str] | None) -> list[str]:
 
 def _input_changes(task: Any, recorded: dict[str, dict]) -> list[str]:
     reasons = []
+    if type(recorded) is not dict:  # a damaged record: every input counts as new
+        recorded = {}
     for path in declared_inputs(task):
         record = recorded.get(path)
         stat = file_stat(path)
@@ -245,7 +257,9 @@ def _input_changes(task: Any, recorded: dict[str, dict]) -> list[str]:
             reasons.append(f"input file {path} missing")
         elif record is None:
             reasons.append(f"input file {path} new")
-        elif _recorded(record) != stat and file_hash(path) != record["hash"]:
+        elif not is_file_record(record) or (
+            _recorded(record) != stat and file_hash(path) != record["hash"]
+        ):
             reasons.append(f"input file {path} changed")
     return reasons
 
