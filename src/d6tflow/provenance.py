@@ -317,6 +317,9 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
             for dep in task._graph_deps()
             if (hashes := _output_hashes(dep)) is not None
         }
+        if settings.track_code:
+            # Fingerprinted before run(), which may change what a class attribute holds.
+            code_digest_of(type(task))
         with store.staging(list(paths.values())) as staged:
             body()
             missing = [k for k, p in paths.items() if staged[p] is None and not os.path.exists(p)]
