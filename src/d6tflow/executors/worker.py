@@ -35,6 +35,7 @@ _in_use: dict[str, int] = {}
 _last_settings: dict[str, Any] | None = None
 _last_formats: bytes | None = None
 _in_job = 0
+_terminating = False  # a SIGTERM is being acted on: the running task unwinds
 
 
 #: Exit status of a worker that outlived its parent and did not stop within the grace period.
@@ -78,9 +79,14 @@ def _exit_with(parent: Any, grace_period: float) -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    if _in_job:
+    global _terminating
+    if not _in_job:
+        os._exit(128 + signum)
+    if not _terminating:
+        _terminating = True
         raise _Terminated()
-    os._exit(128 + signum)
+    # A second SIGTERM (the pool's stop and the parent watch can both send one): the task is
+    # unwinding already; raising again could cut short the removal of its staged files.
 
 
 def _prepare_process(shipment: Shipment, chdir: bool) -> None:
