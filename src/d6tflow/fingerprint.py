@@ -119,6 +119,7 @@ _ENGINE_ATTRIBUTES = {
     "__slotnames__",  # cached by the copy module
     "_params_cache",
     "_filtered_params_cache",
+    "task_family",  # set on every task class by d6tflow; it is part of the task id anyway
 }
 
 
