@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import d6tflow
 from d6tflow import TaskState
-from d6tflow.fingerprint import CodeFingerprint, code_of
+from d6tflow.code_fingerprint import CodeFingerprint, code_of
 from d6tflow.graph import Graph
 from d6tflow.status import State
 

@@ -7,7 +7,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
-from d6tflow.fingerprint import code_digest, file_hash, file_stat
+from d6tflow.code_fingerprint import code_digest
+from d6tflow.fingerprint import file_hash, file_stat
 from d6tflow.manifests import logs_under
 from d6tflow.provenance import manifest_of, output_folder
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from d6tflow.code_fingerprint import forget_code
 from d6tflow.errors import CycleError
-from d6tflow.fingerprint import forget_code
 from d6tflow.manifests import begin_check
 from d6tflow.status import COMPLETE, State, Status, counts_as_done
 from d6tflow.utils import gc_paused

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from d6tflow import locks, settings, store
+from d6tflow.code_fingerprint import code_digest_of, code_of
 from d6tflow.errors import OutputError
-from d6tflow.fingerprint import code_digest_of, code_of, file_hash, file_record, file_stat
+from d6tflow.fingerprint import file_hash, file_record, file_stat
 from d6tflow.manifests import ManifestLog, begin_check, is_file_record, log_of, well_formed
 from d6tflow.status import COMPLETE, State, Status
 from d6tflow.targets import DataTarget

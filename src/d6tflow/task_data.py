@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 from d6tflow import settings, store
+from d6tflow.code_source import module_label
 from d6tflow.errors import TaskFamilyClashError, TaskNotCompleteError
-from d6tflow.fingerprint import module_label
 from d6tflow.formats import Format, get_format
 from d6tflow.loading import load_inputs, load_outputs
 from d6tflow.provenance import assess, files_of, outputs_staged, remove_records

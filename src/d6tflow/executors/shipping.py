@@ -309,7 +309,7 @@ def pack(task: Any, env: Environment | None = None) -> Shipment:
     """A task ready to travel. Raises if the task or its in-memory inputs do not pickle."""
     import cloudpickle
 
-    from d6tflow.fingerprint import code_of
+    from d6tflow.code_fingerprint import code_of
 
     if env is None:
         env = Environment.capture()

@@ -129,7 +129,7 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
             return _failure(e, f"{shipment.label} could not be unpickled in the worker process")
         with _using(_keys_of(task, inputs)) as placed:
             if shipment.code is not None:
-                from d6tflow.fingerprint import pin_code
+                from d6tflow.code_fingerprint import pin_code
 
                 pin_code(type(task), shipment.code)
             for path, obj in placed.items():
