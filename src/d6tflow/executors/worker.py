@@ -95,7 +95,7 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
     for entry in shipment.sys_path:
         if entry not in sys.path:
             sys.path.append(entry)
-    if chdir and os.getcwd() != shipment.cwd and os.path.isdir(shipment.cwd):
+    if chdir and _cwd() != shipment.cwd and os.path.isdir(shipment.cwd):
         os.chdir(shipment.cwd)
     if shipment.settings != _last_settings:
         for name, value in shipment.settings.items():
@@ -110,6 +110,15 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
             if name not in known:
                 register(type(fmt))
         _last_formats = shipment.formats
+
+
+def _cwd() -> str | None:
+    """The working directory, or None if it was deleted (a Dask worker outlives the folders of
+    the flows it ran: it may still be in one that is gone)."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        return None
 
 
 def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
