@@ -8,7 +8,6 @@ BENCH_QUICK=1) sets the number of examples; the other D6TFLOW_ORACLE_* variables
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -57,6 +56,11 @@ def run_section() -> list[Section]:
 
 
 def _first_problem(stdout: str) -> str | None:
-    """The first line after "After the last one:" in the failure message."""
-    match = re.search(r"After the last one:\s*\n[E\s]*- (.*)", stdout)
-    return one_line(match.group(1), 80) if match else None
+    """The first problem listed after "After the last one:" in the failure message, with the
+    first task it names."""
+    _, found, after = stdout.partition("After the last one:")
+    if not found:
+        return None
+    lines = [line.removeprefix("E").strip() for line in after.splitlines()]
+    lines = [line for line in lines if line][:2]
+    return one_line(" ".join(lines).removeprefix("- "), 100)

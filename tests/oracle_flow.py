@@ -27,7 +27,6 @@ PARAMS = {
 }
 PARAM_VALUES = {"p0": (0, 1, 2), "p1": ("x", "y", "z")}
 FLAVOURS = {"pickle": "TaskPickle", "json": "TaskJson", "csv": "TaskCSVPandas"}
-EXTENSIONS = {"pickle": "pkl", "json": "json", "csv": "csv"}
 EDIT_KINDS = (
     "nothing",
     "input_changed",
@@ -141,9 +140,9 @@ def _const_words(c: int, how: str) -> str:
 
 @dataclass(frozen=True)
 class Edit:
-    """One change before a run, and the executor of that run. ``target``: the task, helper,
-    constant or input index (the parameter index for param_changed, the output index for
-    output_deleted along with ``target``); ``value``: a delta, or the parameter's new value."""
+    """One change before a run, and the executor of that run. ``target``: the index of the task,
+    helper, constant, input file or parameter changed; ``value``: a delta, or which value the
+    parameter takes; ``key``: which output of a two-output task output_deleted removes."""
 
     kind: str
     executor: str = "inline"
