@@ -1,6 +1,6 @@
 """`make bench`: ours, a plain-Python floor and the original d6tflow side by side, in one run.
 
-    python benchmarks/run.py [graphs|parquet|import|parallel ...]
+    python benchmarks/run.py [graphs|parquet|import|parallel|provenance|oracle ...]
 
 No argument runs every section. Environment:
     BENCH_QUICK=1           only N=1,000 and fewer repetitions (for development)
@@ -8,6 +8,7 @@ No argument runs every section. Environment:
     BENCH_PEER_TIMEOUT=300  seconds per peer process; BENCH_OURS_TIMEOUT=600 the same for ours
     BENCH_PARQUET_ROWS      rows of the Parquet frame (default 5,000,000)
     BENCH_SCRATCH=/dev/shm  where the workloads write (default benchmarks/.work/, on the disk)
+    D6TFLOW_ORACLE_EXAMPLES=500  examples of the rebuild oracle's long profile (quick: 50)
 Progress goes to stderr; the report goes to stdout and to benchmarks/.work/report.md.
 
 Every measurement runs in child processes, so this script needs only the standard library; the
@@ -25,6 +26,7 @@ from collections.abc import Callable
 
 import bench_graphs
 import bench_import
+import bench_oracle
 import bench_parallel
 import bench_parquet
 import bench_provenance
@@ -37,6 +39,7 @@ SECTIONS: dict[str, Callable[[], list[Section]]] = {
     "import": lambda: [bench_import.run_section()],
     "parallel": bench_parallel.run_section,
     "provenance": bench_provenance.run_section,
+    "oracle": bench_oracle.run_section,
 }
 
 
