@@ -339,3 +339,52 @@ def test_downstream_reruns_after_its_upstream_reran_on_a_worker(dask_cluster, tm
     result = run(task, executor="dask", address=dask_cluster.address)
     assert result.status[TaskReadFile(source=str(source))] == TaskState.DONE
     assert result.status[task] == TaskState.UP_TO_DATE
+
+
+def test_code_edited_since_a_worker_imported_it_runs_as_edited(dask_cluster, tmp_path):
+    # Dask workers outlive a run and keep the modules they imported. After an edit, the run
+    # records the new code's fingerprint: the workers must run the new code too, or the old
+    # result would count as current.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "edited_helpers.py").write_text("def factor():\n    return 2\n")
+    (project / "edited_flow.py").write_text(
+        textwrap.dedent(
+            """
+            import time
+
+            import d6tflow
+            import edited_helpers
+
+            class TaskScaled(d6tflow.tasks.TaskPickle):
+                n = d6tflow.IntParameter()
+
+                def run(self):
+                    time.sleep(0.2)  # both workers take some
+                    self.save(self.n * edited_helpers.factor())
+            """
+        )
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import d6tflow
+        import edited_flow
+        d6tflow.set_dir({str(tmp_path / "data")!r})
+        tasks = [edited_flow.TaskScaled(n=n) for n in range(1, 7)]
+        d6tflow.run(tasks, executor="dask", address={dask_cluster.address!r},
+                    execution_summary=False)
+        print(",".join(str(t.outputLoad()) for t in tasks))
+        """
+    )
+
+    def run_in_fresh_process():
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()[-1]
+
+    assert run_in_fresh_process() == "2,4,6,8,10,12"
+    (project / "edited_helpers.py").write_text("def factor():\n    return 3  # edited\n")
+    assert run_in_fresh_process() == "3,6,9,12,15,18"

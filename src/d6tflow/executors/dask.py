@@ -247,7 +247,7 @@ class DaskExecutor(Executor):
             self._check_reachable(task._base_dir())  # a task or flow with its own path=
         try:
             if self._env is None:
-                self._env = Environment.capture(absolute_paths=True)  # holds still in a run
+                self._env = Environment.capture(absolute_paths=True, sources=True)  # a run's
             shipment = pack(task, self._env)
         except Exception as e:
             return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))

@@ -85,6 +85,9 @@ class Shipment:
     #: The pool writes "<job>.<pid>" there when the job starts, to tell who died with a worker.
     marker: str | None = None
     code: dict[str, str] | None = None
+    #: ``{module name: content hash of its source}`` for your modules as this process has them
+    #: (only for workers that outlive a run: see worker.forget_edited_modules).
+    sources: dict[str, str] | None = None
 
 
 @dataclass
@@ -284,9 +287,12 @@ class Environment:
     formats: bytes | None = None
     #: Task classes pickled so far (this process only; see dumps_task).
     classes: dict = field(default_factory=dict, repr=False)
+    sources: dict[str, str] | None = None
 
     @classmethod
-    def capture(cls, absolute_paths: bool = False) -> Environment:
+    def capture(cls, absolute_paths: bool = False, sources: bool = False) -> Environment:
+        """``sources``: also the content hashes of your modules' source files, for workers that
+        outlive a run (Dask) and may hold an older version of them."""
         import cloudpickle
 
         from d6tflow.formats import registered_formats
@@ -302,7 +308,24 @@ class Environment:
             cwd=os.getcwd(),
             sys_path=list(sys.path),
             formats=cloudpickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL) if own else None,
+            sources=user_module_sources() if sources else None,
         )
+
+
+def user_module_sources() -> dict[str, str]:
+    """``{name: content hash of the source file}`` of your modules imported in this process."""
+    from d6tflow.code_source import is_user_module
+    from d6tflow.fingerprint import file_hash
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name == "__main__" or not isinstance(path, str) or not path.endswith(".py"):
+            continue
+        if is_user_module(name):
+            with contextlib.suppress(OSError):
+                found[name] = file_hash(path)
+    return found
 
 
 def pack(task: Any, env: Environment | None = None) -> Shipment:
@@ -346,6 +369,7 @@ def pack(task: Any, env: Environment | None = None) -> Shipment:
         formats=env.formats,
         label=repr(task),
         code=code_of(type(task)) if settings.track_code else None,
+        sources=env.sources,
     )
 
 

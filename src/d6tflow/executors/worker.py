@@ -112,6 +112,57 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
         _last_formats = shipment.formats
 
 
+logger = logging.getLogger("d6tflow")
+
+# The content hash of the source each of your modules had when this worker imported it.
+_imported_sources: dict[str, str] = {}
+
+
+def forget_edited_modules(sources: dict[str, str]) -> None:
+    """A worker that outlives a run (Dask) keeps the modules it imported. If one of yours was
+    edited since (the parent has another source), forget all of yours, so the task about to be
+    unpickled imports today's code: else it would run the old code and record the new code's
+    fingerprint, a stale result counted as current. All of them, because the others hold
+    references to the edited one."""
+    edited = [
+        name
+        for name, digest in sources.items()
+        if name in sys.modules and _source_of(name) not in (None, digest)
+    ]
+    if not edited:
+        return
+    import importlib
+
+    logger.info("modules edited since this worker imported them: %s; importing again", edited)
+    for name in list(_imported_sources) + [n for n in sources if n in sys.modules]:
+        sys.modules.pop(name, None)
+        _imported_sources.pop(name, None)
+    importlib.invalidate_caches()
+
+
+def _source_of(name: str) -> str | None:
+    """The hash of the source the module had when imported here (taken now if not known yet)."""
+    digest = _imported_sources.get(name)
+    if digest is None:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if not isinstance(path, str):
+            return None
+        from d6tflow.fingerprint import file_hash
+
+        try:
+            digest = _imported_sources[name] = file_hash(path)
+        except OSError:
+            return None
+    return digest
+
+
+def _note_sources(sources: dict[str, str]) -> None:
+    """Remember the source of each of your modules just imported (by unpickling the task)."""
+    for name in sources:
+        if name in sys.modules:
+            _source_of(name)
+
+
 def _cwd() -> str | None:
     """The working directory, or None if it was deleted (a Dask worker outlives the folders of
     the flows it ran: it may still be in one that is gone)."""
@@ -132,7 +183,11 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
     _in_job += 1
     try:
         try:
+            if shipment.sources:
+                forget_edited_modules(shipment.sources)
             task = loads_task(shipment.task)
+            if shipment.sources:
+                _note_sources(shipment.sources)
             inputs = pickle.loads(shipment.inputs) if shipment.inputs is not None else {}
         except Exception as e:
             return _failure(e, f"{shipment.label} could not be unpickled in the worker process")
@@ -144,6 +199,8 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
             for path, obj in placed.items():
                 cache.data[path] = obj
             outcome = execute_task(task)
+            if shipment.sources:  # modules the task imported as it ran
+                _note_sources(shipment.sources)
             if outcome.error is not None:
                 return _failure(outcome.error, traceback_text=outcome.traceback)
             outputs = {
