@@ -16,30 +16,20 @@ import pytest
 import d6tflow
 from d6tflow.errors import OutputError
 from d6tflow.provenance import manifest_of
+from slow_format import slow_format_source
 
-FLOW = textwrap.dedent(
-    """
+FLOW = (
+    textwrap.dedent(
+        """
     import sys, time
     import d6tflow
     from d6tflow.formats import Format, register
 
-    @register
-    class SlowFormat(Format):
-        # Writes half the bytes, tells the test it is mid-write, then waits to be killed.
-        name = ext = "slow"
-
-        def save(self, obj, path, **kwargs):
-            with open(path, "wb") as f:
-                f.write(obj[: len(obj) // 2])
-                f.flush()
-                if sys.argv[2] == "hang":
-                    open(sys.argv[3], "w").close()
-                    time.sleep(60)
-                f.write(obj[len(obj) // 2 :])
-
-        def load(self, path, **kwargs):
-            with open(path, "rb") as f:
-                return f.read()
+    """
+    )
+    + slow_format_source("slow", 'sys.argv[2] == "hang"', "sys.argv[3]")
+    + textwrap.dedent(
+        """
 
     class TaskBig(d6tflow.tasks.TaskData):
         format = "slow"
@@ -51,6 +41,7 @@ FLOW = textwrap.dedent(
     d6tflow.run(TaskBig(), execution_summary=False)
     print(len(TaskBig().outputLoad()))
     """
+    )
 )
 
 

@@ -14,35 +14,25 @@ import pytest
 
 import d6tflow
 from d6tflow import store
+from slow_format import slow_format_source
 
 pytestmark = [
     pytest.mark.skipif(os.name != "posix", reason="process ids are checked on POSIX"),
     pytest.mark.timeout(60),
 ]
 
-FLOW = textwrap.dedent(
-    """
+FLOW = (
+    textwrap.dedent(
+        """
     import sys, time
     import d6tflow
     from d6tflow.formats import Format, register
 
-    @register
-    class SlowFormat(Format):
-        # Writes half the bytes, tells the test it is mid-write (holding the task's lock), waits.
-        name = ext = "slow"
-
-        def save(self, obj, path, **kwargs):
-            with open(path, "wb") as f:
-                f.write(obj[: len(obj) // 2])
-                f.flush()
-                if sys.argv[3] != "-":
-                    open(sys.argv[3], "w").close()
-                    time.sleep(60)
-                f.write(obj[len(obj) // 2 :])
-
-        def load(self, path, **kwargs):
-            with open(path, "rb") as f:
-                return f.read()
+    """
+    )
+    + slow_format_source("slow", 'sys.argv[3] != "-"', "sys.argv[3]")
+    + textwrap.dedent(
+        """
 
     class TaskBig(d6tflow.tasks.TaskData):
         format = "slow"
@@ -57,6 +47,7 @@ FLOW = textwrap.dedent(
     else:
         assert d6tflow.run(TaskBig(n=int(sys.argv[2])), execution_summary=False)
     """
+    )
 )
 
 

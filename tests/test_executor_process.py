@@ -22,6 +22,7 @@ from d6tflow.executors import InlineExecutor, get_executor
 from d6tflow.executors.process import ProcessExecutor
 from d6tflow.executors.shipping import RemoteTaskError, WorkerDiedError
 from d6tflow.scheduler import TaskState
+from slow_format import slow_format_source
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -322,8 +323,9 @@ def test_tasks_in_main_of_a_script_without_guard_run_in_workers(tmp_path):
     assert "parent ran none True numbers [1, 2, 3]" in done.stdout
 
 
-INTERRUPT_SCRIPT = textwrap.dedent(
-    """
+INTERRUPT_SCRIPT = (
+    textwrap.dedent(
+        """
     import os, signal, sys, time
     import d6tflow
     from d6tflow.formats import Format, register
@@ -332,23 +334,13 @@ INTERRUPT_SCRIPT = textwrap.dedent(
     # control) passes SIGINT on ignored, and Python then keeps ignoring it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    @register
-    class SlowFormat(Format):
-        # Writes half, says so (with the worker's pid), then waits: Ctrl-C comes meanwhile.
-        name = ext = "slowbytes"
-
-        def save(self, obj, path, **kwargs):
-            with open(path, "wb") as f:
-                f.write(obj[: len(obj) // 2])
-                f.flush()
-                if sys.argv[2] == "hang":
-                    open(os.path.join(sys.argv[3], str(os.getpid())), "w").close()
-                    time.sleep(60)
-                f.write(obj[len(obj) // 2 :])
-
-        def load(self, path, **kwargs):
-            with open(path, "rb") as f:
-                return f.read()
+    """
+    )
+    + slow_format_source(
+        "slowbytes", 'sys.argv[2] == "hang"', "os.path.join(sys.argv[3], str(os.getpid()))"
+    )
+    + textwrap.dedent(
+        """
 
     class TaskSlow(d6tflow.tasks.TaskData):
         format = "slowbytes"
@@ -362,6 +354,7 @@ INTERRUPT_SCRIPT = textwrap.dedent(
     d6tflow.run(tasks, workers=2, execution_summary=False)
     print("done", [len(t.outputLoad()) for t in tasks])
     """
+    )
 )
 
 
