@@ -367,17 +367,21 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and status.read_text().split(") ")[-1].startswith("Z"))
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_workers_and_leaves_no_half_written_output(tmp_path):
+def _start_hanging_flow(tmp_path, **popen_options):
+    """The interrupt script in a process of its own, its two workers hanging mid-save (each
+    writes a marker named by its pid)."""
     script = tmp_path / "flow.py"
     script.write_text(INTERRUPT_SCRIPT)
     data, markers = tmp_path / "data", tmp_path / "mid-write"
     markers.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(data), "hang", str(markers)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    command = [sys.executable, str(script), str(data), "hang", str(markers)]
+    return subprocess.Popen(command, **popen_options), script, data, markers
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_workers_and_leaves_no_half_written_output(tmp_path):
+    proc, script, data, markers = _start_hanging_flow(
+        tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 60
@@ -429,14 +433,10 @@ def _running_in_group(pgid: int) -> dict[int, str]:
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
 def test_killing_the_flow_process_ends_its_workers_fork_server_and_tracker(tmp_path):
-    script = tmp_path / "flow.py"
-    script.write_text(INTERRUPT_SCRIPT)
-    data, markers = tmp_path / "data", tmp_path / "mid-write"
-    markers.mkdir()
     # A session of its own: the run's processes (workers, fork server, resource tracker) are
     # then the process group whose id is the flow process's pid, even after it is gone.
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(data), "hang", str(markers)],
+    proc, _, data, markers = _start_hanging_flow(
+        tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
