@@ -8,6 +8,7 @@ code_fingerprint.py turns these into fingerprints.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import sys
 import sysconfig
@@ -53,9 +54,20 @@ def is_user_module(module_name: str) -> bool:
     filename = getattr(module, "__file__", None)
     if module is None or filename is None:
         return False
-    real = os.path.realpath(filename)
-    return not any(real.startswith(root + os.sep) for root in _INSTALLED_ROOTS) and (
-        "site-packages" not in real
+    return not is_installed_path(filename)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_installed_path(path: str) -> bool:
+    """Is ``path`` where Python or installed packages live (the standard library, a
+    site-packages folder), not your own code?"""
+    if not path:
+        return False  # "" on sys.path: the working directory
+    real = os.path.realpath(path)
+    return (
+        any(real == root or real.startswith(root + os.sep) for root in _INSTALLED_ROOTS)
+        or "site-packages" in real
+        or "dist-packages" in real
     )
 
 

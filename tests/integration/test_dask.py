@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -388,3 +389,52 @@ def test_code_edited_since_a_worker_imported_it_runs_as_edited(dask_cluster, tmp
     assert run_in_fresh_process() == "2,4,6,8,10,12"
     (project / "edited_helpers.py").write_text("def factor():\n    return 3  # edited\n")
     assert run_in_fresh_process() == "3,6,9,12,15,18"
+
+
+def test_two_projects_with_a_module_of_the_same_name_share_a_cluster(dask_cluster, tmp_path):
+    # Workers outlive a run: after project A ran, project B's module of the same name must be
+    # the one B's tasks run with, not A's (found on the workers' path first).
+    def project(name: str, factor: int) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "same_name_flow.py").write_text(
+            textwrap.dedent(
+                f"""
+                import time
+
+                import d6tflow
+
+                class TaskProject(d6tflow.tasks.TaskPickle):
+                    n = d6tflow.IntParameter()
+
+                    def run(self):
+                        time.sleep(0.2)  # both workers take some
+                        self.save(self.n * {factor})
+                """
+            )
+        )
+        return folder
+
+    script = textwrap.dedent(
+        f"""
+        import d6tflow
+        import same_name_flow
+        d6tflow.set_dir("data")
+        tasks = [same_name_flow.TaskProject(n=n) for n in range(1, 7)]
+        d6tflow.run(tasks, executor="dask", address={dask_cluster.address!r},
+                    execution_summary=False)
+        print(",".join(str(t.outputLoad()) for t in tasks))
+        """
+    )
+
+    def run_in(folder: Path) -> str:
+        # Run as a script: its folder (an absolute path) is first on its sys.path.
+        (folder / "run.py").write_text(script)
+        done = subprocess.run(
+            [sys.executable, "run.py"], cwd=folder, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()[-1]
+
+    assert run_in(project("a", 2)) == "2,4,6,8,10,12"
+    assert run_in(project("b", 5)) == "5,10,15,20,25,30"

@@ -92,9 +92,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def _prepare_process(shipment: Shipment, chdir: bool) -> None:
     """Make this process look like the parent: imports, working directory, d6tflow settings."""
     global _last_settings, _last_formats
-    for entry in shipment.sys_path:
-        if entry not in sys.path:
-            sys.path.append(entry)
+    _use_path(shipment.sys_path)
     if chdir and _cwd() != shipment.cwd and os.path.isdir(shipment.cwd):
         os.chdir(shipment.cwd)
     if shipment.settings != _last_settings:
@@ -161,6 +159,22 @@ def _note_sources(sources: dict[str, str]) -> None:
     for name in sources:
         if name in sys.modules:
             _source_of(name)
+
+
+def _use_path(parent_path: list[str]) -> None:
+    """Find modules where the parent process finds them. Its own folders (the script's, the
+    project's: anything not installed) go first, in its order: a worker that outlives a run
+    (Dask) still has the folders of earlier runs on its path, and another project's module of
+    the same name must not be found before this one's. Installed locations are only added
+    where missing, so the worker's own packages are not shadowed."""
+    from d6tflow.code_source import is_installed_path
+
+    own = [entry for entry in parent_path if not is_installed_path(entry)]
+    if sys.path[: len(own)] != own:
+        sys.path[:] = own + [entry for entry in sys.path if entry not in own]
+    for entry in parent_path:
+        if entry not in sys.path:
+            sys.path.append(entry)
 
 
 def _cwd() -> str | None:
