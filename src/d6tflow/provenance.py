@@ -318,9 +318,9 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
             for dep in task._graph_deps()
             if (hashes := _output_hashes(dep)) is not None
         }
-        if settings.track_code:
-            # Fingerprinted before run(), which may change what a class attribute holds.
-            code_digest_of(type(task))
+        # Fingerprinted before run(), which may change what a class attribute holds (and may
+        # start a nested run, whose state check forgets the fingerprints worked out so far).
+        code = (code_digest_of(type(task)), code_of(type(task))) if settings.track_code else None
         with store.staging(list(paths.values())) as staged:
             body()
             missing = [k for k, p in paths.items() if staged[p] is None and not os.path.exists(p)]
@@ -329,7 +329,7 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
                     f"{task!r}.run() finished without saving output(s) {missing}. Call "
                     "self.save(...) in run() (with a dict of every persist key for several)."
                 )
-            _commit(task, paths, log, staged, started, upstream)
+            _commit(task, paths, log, staged, started, upstream, code)
     return True
 
 
@@ -340,6 +340,7 @@ def _commit(
     staged: dict,
     started: float,
     upstream: dict[str, dict[str, str]],
+    code: tuple[str, dict[str, str]] | None,
 ) -> None:
     outputs = {}
     for key, path in paths.items():
@@ -356,7 +357,7 @@ def _commit(
         "task_family": task.task_family,
         "params": task.to_str_params(only_significant=True),
         # A digest: the members it stands for are written to the log once (ManifestLog.append).
-        "code": code_digest_of(type(task)) if settings.track_code else None,
+        "code": None if code is None else code[0],
         "upstream": upstream,
         "inputs": {
             path: {"size": st[0], "mtime_ns": st[1], "hash": st[2]}
@@ -377,7 +378,7 @@ def _commit(
         for path in paths.values():
             _sync(staged[path] or path)
     # The commit; now the outputs appear.
-    log.append(manifest, code_members=code_of(type(task)) if settings.track_code else None)
+    log.append(manifest, code_members=None if code is None else code[1])
     for path in paths.values():
         store.publish(path)
     if durable:  # the renames
