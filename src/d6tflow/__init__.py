@@ -66,8 +66,7 @@ from d6tflow.params import (
 from d6tflow.scheduler import RunResult, TaskState, run
 from d6tflow.store import set_dir
 from d6tflow.task import Task
-
-__version__ = "1.0.0.dev0"
+from d6tflow.version import __version__ as __version__
 
 # Loaded on first use (PEP 562): they are not needed to define and run tasks, and importing them
 # up front would add to every `import d6tflow`.

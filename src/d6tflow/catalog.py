@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
 from d6tflow.code_fingerprint import code_digest
-from d6tflow.fingerprint import file_hash, file_stat
-from d6tflow.manifests import logs_under
+from d6tflow.graph import Graph
 from d6tflow.provenance import manifest_of, output_folder
+from d6tflow.storage import store_for
+from d6tflow.task import as_task_list
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,21 +74,23 @@ def verify(tasks: Any = None, folder: str | os.PathLike | None = None) -> list[d
 
 
 def _check_output(path: str, record: dict) -> str | None:
-    stat = file_stat(path)
+    where = store_for(path)
+    stat = where.stat(path)
     if stat is None:
         return "missing"
     if stat[0] != record["size"]:
         return f"size {stat[0]} bytes, written as {record['size']}"
-    if file_hash(path) != record["hash"]:
+    if where.content_hash(path) != record["hash"]:
         return "content differs from what was written"
     return None
 
 
 def _all_manifests(folder: str | os.PathLike | None) -> list[tuple[dict, str]]:
     """(manifest, folder) of every committed task run under ``folder`` (default: data folder)."""
+    root = folder or settings.dirpath
     return [
         (manifest, log.folder)
-        for log in logs_under(folder or settings.dirpath)
+        for log in store_for(root).records_under(root)
         for manifest in log.all().values()
     ]
 
@@ -95,11 +98,8 @@ def _all_manifests(folder: str | os.PathLike | None) -> list[tuple[dict, str]]:
 def _manifests_to_check(tasks: Any, folder: str | os.PathLike | None) -> list[tuple[dict, str]]:
     if tasks is None:
         return _all_manifests(folder)
-    from d6tflow.graph import Graph
-    from d6tflow.scheduler import _as_task_list
-
     found = []
-    for task in Graph(_as_task_list(tasks)).order:
+    for task in Graph(as_task_list(tasks)).order:
         manifest = manifest_of(task, fresh=True)
         if manifest is not None:
             found.append((manifest, output_folder(task)))

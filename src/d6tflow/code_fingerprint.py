@@ -29,6 +29,8 @@ from d6tflow.code_source import (
 )
 from d6tflow.code_values import closure_text, is_constant, scalar_types, type_label, value_text
 from d6tflow.fingerprint import text_hash
+from d6tflow.params import Parameter
+from d6tflow.protocol import is_task_class
 
 _MISSING = object()
 
@@ -119,10 +121,8 @@ class CodeFingerprint:
     def _member(
         self, owner: type, name: str, value: Any, pending: list[Any], found: dict[str, str]
     ) -> str:
-        from d6tflow.params import Parameter
-
         if isinstance(value, Parameter):
-            default = value_text(value._default)
+            default = value_text(value.default)
             return text_hash(f"{type(value).__name__}|{default}|{value.significant}")
         func = function_of(value)
         if func is None:
@@ -249,8 +249,6 @@ class CodeFingerprint:
         return cached[1]
 
     def _follow(self, pending: list[Any], found: dict[str, str]) -> None:
-        from d6tflow.task import Task
-
         seen: set[int] = set()
         while pending:
             obj = pending.pop()
@@ -261,7 +259,7 @@ class CodeFingerprint:
                 continue
             seen.add(id(obj))
             if isinstance(obj, type):
-                if issubclass(obj, Task) or not is_user_module(obj.__module__ or ""):
+                if is_task_class(obj) or not is_user_module(obj.__module__ or ""):
                     continue
                 label = type_label(obj)
                 for name, value in vars(obj).items():

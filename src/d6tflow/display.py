@@ -6,15 +6,14 @@ Display only reads tasks and their states; it never runs anything.
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from d6tflow.graph import Graph
 from d6tflow.status import State, Status
+from d6tflow.summary import format_summary
+from d6tflow.task import Task, as_task_list
 
-if TYPE_CHECKING:
-    from d6tflow.scheduler import RunResult
-    from d6tflow.task import Task
+__all__ = ["format_summary", "preview", "show", "tree_lines"]
 
 _GREEN, _BLUE, _YELLOW, _RESET = "\x1b[92m", "\x1b[94m", "\x1b[93m", "\x1b[0m"
 _COLOURS = {State.COMPLETE: _GREEN, State.PENDING: _BLUE, State.STALE: _YELLOW}
@@ -80,9 +79,7 @@ def preview(
        └─--[TaskPreprocess-{'do_preprocess': 'True'} (STALE)] code of TaskPreprocess.run changed
           └─--[TaskGetData-{} (COMPLETE)]
     """
-    from d6tflow.scheduler import _as_task_list
-
-    roots = _as_task_list(tasks)
+    roots = as_task_list(tasks)
     graph = Graph(roots)
     statuses = graph.states()
     header = "\n ===== d6tflow Execution Preview ===== \n"
@@ -94,56 +91,3 @@ def preview(
 
 
 show = preview
-
-
-def _describe(tasks: list[Task]) -> str:
-    if len(tasks) <= 3:
-        return ", ".join(repr(t) for t in tasks)
-    return f"{tasks[0]!r} ... {tasks[-1]!r}"
-
-
-def _group_lines(tasks: list[Task], indent: str, reasons: dict[Task, tuple[str, ...]]) -> list[str]:
-    by_family: dict[str, list[Task]] = defaultdict(list)
-    for task in tasks:
-        by_family[task.task_family].append(task)
-    lines = []
-    for group in by_family.values():
-        why = list(dict.fromkeys(r for task in group for r in reasons.get(task, ())))
-        note = f" [{'; '.join(why[:3])}{'; …' if len(why) > 3 else ''}]" if why else ""
-        lines.append(f"{indent}- {len(group)} {_describe(group)}{note}")
-    return lines
-
-
-def format_summary(result: RunResult) -> str:
-    """The execution summary, in the original's words ("Scheduled 3 tasks of which: ..."),
-    with the reason each task ran."""
-    from d6tflow.scheduler import TaskState
-
-    lines = ["", "===== d6tflow Execution Summary =====", ""]
-    lines.append(f"Scheduled {len(result.status)} tasks of which:")
-    sections = [
-        (TaskState.COMPLETE, "complete ones were encountered"),
-        (TaskState.DONE, "ran successfully"),
-        (TaskState.UP_TO_DATE, "were up to date: their upstream reran with the same output"),
-        (TaskState.STALE_KEPT, "were stale and kept as they are (rerun_stale is off)"),
-        (TaskState.FAILED, "failed"),
-    ]
-    for state, words in sections:
-        group = result.tasks(state)
-        if group:
-            lines.append(f"* {len(group)} {words}:")
-            lines.extend(_group_lines(group, "    ", result.reasons))
-    skipped = result.tasks(TaskState.SKIPPED)
-    if skipped:
-        lines.append(f"* {len(skipped)} were left pending, among these:")
-        lines.append(f"    * {len(skipped)} had failed dependencies:")
-        lines.extend(_group_lines(skipped, "        ", {}))
-    lines.append("")
-    if result.failures:
-        lines.append("This progress looks :( because there were failed tasks")
-    else:
-        lines.append(
-            "This progress looks :) because there were no failed tasks or missing dependencies"
-        )
-    lines.extend(["", "===== d6tflow Execution Summary =====", ""])
-    return "\n".join(lines)

@@ -55,6 +55,17 @@ class OutputError(D6tflowError, RuntimeError):
     """Saving or loading an output failed, or run() finished without saving its outputs."""
 
 
+class OutputsNotSavedError(OutputError):
+    """A task's ``run()`` ended without saving every output it declares."""
+
+    def __init__(self, task: Any, missing: list[str]):
+        self.task, self.missing = task, missing
+        super().__init__(
+            f"{task!r}.run() finished without saving output(s) {missing}. Call self.save(...) in "
+            "run() (with a dict of every persist key for several outputs)."
+        )
+
+
 class TaskFailure(NamedTuple):
     """One failed task: the exception it raised and the formatted traceback."""
 

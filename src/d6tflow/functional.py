@@ -31,9 +31,10 @@ from d6tflow import cache, inherit, settings, store
 from d6tflow.display import preview as _preview
 from d6tflow.graph import taskflow_upstream
 from d6tflow.params import Parameter
+from d6tflow.protocol import task_class_names
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
-from d6tflow.task import Task, _classes_by_name, check_name
+from d6tflow.task import Task, check_name
 from d6tflow.task_data import TaskData
 from d6tflow.utils import confirm_prompt
 from d6tflow.workflow import MultiRunResult, _load_all, _split_result
@@ -413,7 +414,7 @@ def _outputs_of_class(cls: type[TaskData]) -> list[str]:
     folder = os.path.join(base, getattr(cls, "target_dir", None) or cls.task_family)
     name = cls.task_family
     with_id = settings.save_with_param and getattr(cls, "save_attrib", True)
-    longer = [n for n in _classes_by_name if n != name and n.startswith(f"{name}_")]
+    longer = [n for n in task_class_names() if n != name and n.startswith(f"{name}_")]
 
     def mine(filename: str) -> bool:
         if filename.startswith("."):  # temporary files and locks are d6tflow's own

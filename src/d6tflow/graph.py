@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 from d6tflow.code_fingerprint import forget_code
 from d6tflow.errors import CycleError
 from d6tflow.manifests import begin_check
+from d6tflow.protocol import judged_by_engine
 from d6tflow.status import COMPLETE, State, Status, counts_as_done
 from d6tflow.utils import gc_paused
 
 if TYPE_CHECKING:
-    from d6tflow.task import Task
+    from d6tflow.protocol import EngineTask as Task
 
 
 class Graph:
@@ -81,7 +82,7 @@ class Graph:
     def _states(self) -> dict[Task, Status]:
         status: dict[Task, Status] = {}
         for task in self.order:
-            if getattr(type(task).complete, "_d6tflow_builtin", False):
+            if judged_by_engine(task):
                 status[task] = task._assess([(d, status[d]) for d in self.deps[task]])
             elif task.complete():
                 status[task] = COMPLETE

@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from d6tflow import cache, settings, store
+from d6tflow import cache, settings
 from d6tflow.graph import Graph, matching, taskflow_upstream
+from d6tflow.provenance import file_paths, output_folder
+from d6tflow.storage import store_for
+from d6tflow.task import Task
+from d6tflow.task_data import TaskData
 from d6tflow.utils import confirm_prompt
-
-if TYPE_CHECKING:
-    from d6tflow.task import Task
 
 
 def _invalidate(tasks: list[Task], confirm: bool, action: str) -> bool:
@@ -44,14 +45,15 @@ def invalidate_downstream(task: Task, task_downstream: Task, confirm: bool = Fal
 def invalidate_all(confirm: bool = True) -> bool:
     """Delete every file under the data folder (``d6tflow.settings.dirpath``) and every in-memory
     output, after listing them and asking (unless ``confirm=False``)."""
-    files = store.files_under(settings.dirpath)
+    where = store_for(settings.dirpath)
+    files = where.files_under(settings.dirpath)
     if confirm and not confirm_prompt(f"deleting everything under {settings.dirpath}", files):
         print("Cancelled")
         return False
     for path in files:
-        store.remove(path)
+        where.remove(path)
     cache.data.clear()
-    store._made_dirs.clear()
+    where.forget_folders()
     return True
 
 
@@ -69,22 +71,21 @@ def invalidate_orphans(tasks: Any = None, confirm: bool = True) -> list[Path]:
             "invalidate_orphans([TaskTrain()]); to delete everything use invalidate_all()"
         )
     keep = _files_of(_tasks_of(tasks))
-    orphans = [p for p in store.files_under(settings.dirpath) if os.path.abspath(p) not in keep]
+    where = store_for(settings.dirpath)
+    orphans = [p for p in where.files_under(settings.dirpath) if os.path.abspath(p) not in keep]
     if not orphans:
         return []
     if confirm and not confirm_prompt("deleting outputs no flow produces", orphans):
         print("Cancelled")
         return []
     for path in orphans:
-        store.remove(path)
+        where.remove(path)
     _forget_removed_runs(orphans)
     _remove_empty_folders(settings.dirpath)
     return orphans
 
 
 def _tasks_of(items: Any) -> list[Task]:
-    from d6tflow.task import Task
-
     found: list[Task] = []
     for item in items if isinstance(items, (list, tuple, set)) else [items]:
         if isinstance(item, Task):
@@ -98,11 +99,6 @@ def _tasks_of(items: Any) -> list[Task]:
 
 
 def _files_of(roots: list[Task]) -> set[str]:
-    from d6tflow.locks import task_lock_path
-    from d6tflow.manifests import LOG_NAME
-    from d6tflow.provenance import file_paths, output_folder
-    from d6tflow.task_data import TaskData
-
     keep: set[str] = set()
     for task in Graph(roots).order:
         if not isinstance(task, TaskData):
@@ -113,17 +109,15 @@ def _files_of(roots: list[Task]) -> set[str]:
         keep.add(os.path.abspath(task._meta_path()))
         if file_paths(task):
             folder = output_folder(task)
-            keep.add(os.path.abspath(os.path.join(folder, LOG_NAME)))
-            keep.add(os.path.abspath(task_lock_path(folder, task.task_id)))
+            kept = store_for(folder).bookkeeping_files(folder, task.task_id)
+            keep.update(os.path.abspath(path) for path in kept)
     return keep
 
 
 def _forget_removed_runs(removed: list[Path]) -> None:
     """Drop the manifests of task runs whose outputs were just deleted from the logs kept."""
-    from d6tflow.manifests import logs_under
-
     gone = {os.path.abspath(p) for p in removed}
-    for log in logs_under(settings.dirpath):
+    for log in store_for(settings.dirpath).records_under(settings.dirpath):
         for task_id, manifest in list(log.all().items()):
             files = (os.path.join(log.folder, r["file"]) for r in manifest["outputs"].values())
             if any(os.path.abspath(f) in gone for f in files):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from d6tflow.errors import ParameterError
+from d6tflow.protocol import is_task_class, task_class_by_name
 
 __all__ = [
     "BoolParameter",
@@ -497,18 +498,14 @@ class TaskParameter(Parameter):
     """A task class; serialized by its name."""
 
     def parse(self, x: str) -> type:
-        from d6tflow.task import task_class_by_name
-
         return task_class_by_name(x)
 
     def serialize(self, x: type) -> str:
         return x.get_task_family()
 
     def normalize(self, x: Any) -> Any:
-        from d6tflow.task import Task
-
         if isinstance(x, str):
             return self.parse(x)
-        if not (isinstance(x, type) and issubclass(x, Task)):
+        if not is_task_class(x):
             raise ParameterError(f"expected a task class, got {x!r}")
         return x

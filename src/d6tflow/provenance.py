@@ -15,24 +15,24 @@ later state check compares each with today's, and says in words what changed.
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from d6tflow import locks, settings, store
+from d6tflow import settings
 from d6tflow.code_fingerprint import code_digest_of, code_of
-from d6tflow.errors import OutputError
+from d6tflow.errors import OutputsNotSavedError
 from d6tflow.fingerprint import file_hash, file_record, file_stat
-from d6tflow.manifests import ManifestLog, begin_check, is_file_record, log_of, well_formed
+from d6tflow.manifests import ManifestLog, begin_check, is_file_record, well_formed
 from d6tflow.status import COMPLETE, State, Status
+from d6tflow.storage import Store, store_for
 from d6tflow.targets import DataTarget
+from d6tflow.version import __version__
 
 if TYPE_CHECKING:
-    from d6tflow.task_data import TaskData
+    from d6tflow.protocol import DataTask as TaskData
 
 logger = logging.getLogger("d6tflow")
 
@@ -41,13 +41,6 @@ _COMPLETE = State.COMPLETE
 #: count as complete, and preview says so.
 LEGACY = Status(State.COMPLETE, ("legacy: no record of how it was made, not checked",), legacy=True)
 _UNREADABLE = Status(State.PENDING, ("manifest unreadable: its record is damaged",))
-
-
-@functools.cache
-def _version() -> str:
-    from d6tflow import __version__
-
-    return __version__
 
 
 def file_paths(task: TaskData) -> dict[str, str]:
@@ -64,7 +57,7 @@ def _records_of(task: TaskData) -> tuple[dict[str, str], str, ManifestLog | None
     """(file output paths by key, their folder, its manifest log); empty for in-memory or custom
     targets."""
     paths, folder = task._file_paths()
-    return paths, folder, (log_of(folder) if paths else None)
+    return paths, folder, (store_for(folder).records(folder) if paths else None)
 
 
 def files_of(output: Any) -> tuple[dict[str, str], str]:
@@ -76,7 +69,8 @@ def files_of(output: Any) -> tuple[dict[str, str], str]:
             return {}, ""
     if not targets:
         return {}, ""
-    return {key: t._path for key, t in targets.items()}, _parent(target._path)
+    paths = {key: os.fspath(t) for key, t in targets.items()}
+    return paths, _parent(os.fspath(target))
 
 
 def _parent(path: str) -> str:
@@ -132,9 +126,10 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     A state check calls this for every task of the flow, so the common path (one output, all
     current) is written out here rather than spread over helpers.
     """
-    paths, _, log = _records_of(task)
+    paths, folder, log = _records_of(task)
     if not paths:
         return assess_by_existence(task, deps)
+    where = store_for(folder)
     manifest = log.get(task.task_id)
     if manifest is None:
         records = {}
@@ -144,12 +139,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
             return _UNREADABLE
     missing, changed, moved, hashes = [], [], [], {}
     for key, path in paths.items():
-        try:
-            st = os.stat(path)
-            seen = (st.st_size, st.st_mtime_ns)
-            if stat.S_ISDIR(st.st_mode):  # a folder output: its files' total and newest mtime
-                seen = file_stat(path)
-        except FileNotFoundError:
+        seen = where.stat(path)
+        if seen is None:
             missing.append(key)
             continue
         record = records.get(key)
@@ -161,7 +152,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
                 return _UNREADABLE
             if recorded != seen:
                 # Same size, other time: copied, untarred or downloaded. Content decides.
-                if record["size"] == seen[0] and file_hash(path) == record["hash"]:
+                if record["size"] == seen[0] and where.content_hash(path) == record["hash"]:
                     moved.append((key, seen))
                 else:
                     changed.append(key)
@@ -303,9 +294,9 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
     if not paths:
         body()
         return True
-    store.ensure_dir(folder)
-    store.remove_dead_temps(folder, locks.try_locked)
-    with locks.task_locked(folder, task.task_id):
+    where = store_for(folder)
+    where.prepare(folder)
+    with where.task_lock(folder, task.task_id):
         if is_current(task):
             logger.info("%r was completed by another run", task)
             return False
@@ -321,20 +312,18 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
         # Fingerprinted before run(), which may change what a class attribute holds (and may
         # start a nested run, whose state check forgets the fingerprints worked out so far).
         code = (code_digest_of(type(task)), code_of(type(task))) if settings.track_code else None
-        with store.staging(list(paths.values())) as staged:
+        with where.staging(list(paths.values())) as staged:
             body()
-            missing = [k for k, p in paths.items() if staged[p] is None and not os.path.exists(p)]
+            missing = [k for k, p in paths.items() if staged[p] is None and where.stat(p) is None]
             if missing:
-                raise OutputError(
-                    f"{task!r}.run() finished without saving output(s) {missing}. Call "
-                    "self.save(...) in run() (with a dict of every persist key for several)."
-                )
-            _commit(task, paths, log, staged, started, upstream, code)
+                raise OutputsNotSavedError(task, missing)
+            _commit(task, where, paths, log, staged, started, upstream, code)
     return True
 
 
 def _commit(
     task: Any,
+    where: Store,
     paths: dict[str, str],
     log: ManifestLog,
     staged: dict,
@@ -344,7 +333,7 @@ def _commit(
 ) -> None:
     outputs = {}
     for key, path in paths.items():
-        size, mtime_ns, content = file_record(staged[path] or path)
+        size, mtime_ns, content = where.record_of(staged[path] or path)
         outputs[key] = {
             "file": os.path.basename(path),
             "size": size,
@@ -367,44 +356,14 @@ def _commit(
         "outputs": outputs,
         "started": _iso(started),  # the end is started + duration
         "duration": round(ended - started, 6),
-        "d6tflow": _version(),
+        "d6tflow": __version__,
     }
     # Empty sections are left out: a state check parses every line of a folder's log.
     for section in ("upstream", "inputs"):
         if not manifest[section]:
             del manifest[section]
-    durable = settings.durable
-    if durable:  # the outputs are on disk before the record that vouches for them
-        for path in paths.values():
-            _sync(staged[path] or path)
-    # The commit; now the outputs appear.
-    log.append(manifest, code_members=None if code is None else code[1])
-    for path in paths.values():
-        store.publish(path)
-    if durable:  # the renames
-        _sync(log.folder)
-
-
-def _sync(path: str) -> None:
-    """Flush a file, or a folder with its files, to disk (``settings.durable``)."""
-    if os.path.isdir(path):
-        for root, _, files in os.walk(path):
-            for name in files:
-                _sync_one(os.path.join(root, name))
-            _sync_one(root)
-    else:
-        _sync_one(path)
-
-
-def _sync_one(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open a folder; its entries are then not flushed
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    members = None if code is None else code[1]
+    where.commit(log, manifest, members, list(paths.values()), settings.durable)
 
 
 def _input_record(path: str) -> tuple[int, int, str] | None:
@@ -420,8 +379,8 @@ def _iso(timestamp: float) -> str:
 
 def outputs_staged(task: Any) -> bool:
     """Is the task running right now in this process (its outputs staged)?"""
-    paths = file_paths(task)
-    return bool(paths) and next(iter(paths.values())) in store._staged
+    paths, folder = task._file_paths()
+    return bool(paths) and store_for(folder).is_staged(next(iter(paths.values())))
 
 
 def remove_records(task: Any) -> None:

@@ -8,7 +8,6 @@ branches keep running and only what depends on the failed task is skipped.
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import time
 from collections import deque
@@ -21,7 +20,8 @@ from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
 from d6tflow.provenance import still_current
 from d6tflow.status import State
-from d6tflow.task import Task
+from d6tflow.summary import RunResult, TaskState, format_summary
+from d6tflow.task import Task, as_task_list
 from d6tflow.utils import confirm_prompt, gc_paused, gc_resumed
 
 logger = logging.getLogger("d6tflow")
@@ -30,71 +30,6 @@ logger = logging.getLogger("d6tflow")
 _WAIT_SLICE_S = 0.25
 # luigi.build options the original passed through; they mean nothing without luigi.
 _IGNORED_LUIGI_OPTIONS = {"local_scheduler", "detailed_summary", "log_level", "no_lock"}
-
-
-class TaskState(str, enum.Enum):
-    COMPLETE = "complete"  # already complete before the run
-    DONE = "done"  # ran successfully in this run
-    FAILED = "failed"
-    SKIPPED = "skipped"  # not run because a dependency failed
-    UP_TO_DATE = "up to date"  # its upstream reran but produced the same output
-    STALE_KEPT = "stale, kept"  # stale, not rerun because rerun_stale is off
-
-
-class RunResult:
-    """What ``d6tflow.run`` did: truthy only if every task is complete at the end.
-
-    ``status`` maps every scheduled task to its :class:`TaskState`; ``reasons`` says why each task
-    that ran (or was kept stale) needed to ("parameters new", "code of … changed");
-    ``failures`` lists a :class:`~d6tflow.errors.TaskFailure` per failed task; ``summary`` is the
-    printed report; ``cancelled`` is True when the user declined the confirmation prompt.
-    """
-
-    def __init__(
-        self,
-        status: dict[Task, TaskState] | None = None,
-        reasons: dict[Task, tuple[str, ...]] | None = None,
-        failures: list[TaskFailure] | None = None,
-        summary: str = "",
-        duration: float = 0.0,
-        cancelled: bool = False,
-    ):
-        self.status = {} if status is None else status
-        self.reasons = {} if reasons is None else reasons
-        self.failures = [] if failures is None else failures
-        self.summary = summary
-        self.duration = duration
-        self.cancelled = cancelled
-
-    def __repr__(self) -> str:
-        counts = {state.value: n for state in TaskState if (n := len(self.tasks(state)))}
-        return f"RunResult(ok={bool(self)}, tasks={counts}, duration={self.duration:.3f})"
-
-    @property
-    def scheduling_succeeded(self) -> bool:
-        return (
-            not self.cancelled
-            and not self.failures
-            and TaskState.SKIPPED not in self.status.values()
-        )
-
-    def __bool__(self) -> bool:
-        return self.scheduling_succeeded
-
-    def tasks(self, state: TaskState) -> list[Task]:
-        return [t for t, s in self.status.items() if s == state]
-
-
-def _as_task_list(tasks: Any, what: str = "tasks") -> list[Task]:
-    items = tasks if isinstance(tasks, (list, tuple)) else [tasks]
-    for item in items:
-        if isinstance(item, type) and issubclass(item, Task):
-            raise TypeError(
-                f"{what}: got the class {item.__name__}; pass an instance: {item.__name__}()"
-            )
-        if not isinstance(item, Task):
-            raise TypeError(f"{what}: {item!r} is not a task instance")
-    return list(items)
 
 
 def run(
@@ -130,7 +65,7 @@ def run(
             f"d6tflow.run() got unknown argument(s) {sorted(options)}; did you mean forced=, "
             "forced_all= or forced_all_upstream=?"
         )
-    roots = _as_task_list(tasks)
+    roots = as_task_list(tasks)
     logger.setLevel(settings.log_level)
     summary = settings.execution_summary if execution_summary is None else execution_summary
     keep_stale = not (settings.rerun_stale if rerun_stale is None else rerun_stale)
@@ -146,10 +81,9 @@ def run(
                 return RunResult(cancelled=True)
             for task in to_reset:
                 task.invalidate(confirm=False)
-        result = _execute(graph, get_executor(executor, workers=workers, **options), keep_stale)
+        chosen = get_executor(executor, workers=workers, run_flow=run, **options)
+        result = _execute(graph, chosen, keep_stale)
         del graph, to_reset  # gone before the collector is back: it need not walk them
-    from d6tflow.display import format_summary
-
     result.summary = format_summary(result)
     if summary:
         print(result.summary)
@@ -172,7 +106,7 @@ def _tasks_to_reset(
     if forced is None:
         return []
     state = {task: status.state is not State.PENDING for task, status in graph.states().items()}
-    for forced_task in _as_task_list(forced, "forced"):
+    for forced_task in as_task_list(forced, "forced"):
         targets = matching(graph, forced_task)
         if not targets:
             raise ValueError(f"forced={forced_task!r} is not part of the flow being run")

@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import d6tflow
+from d6tflow import params as _params
 from d6tflow import tasks as _tasks
 from d6tflow.graph import Graph
-from d6tflow.params import FrozenOrderedDict, Parameter
+from d6tflow.params import ChoiceParameter, FrozenOrderedDict, NumericalParameter, Parameter
 from d6tflow.task import Task
 
 __all__ = ["FlowExport", "FlowImport", "dotdict"]
@@ -204,12 +204,12 @@ def _literal(value: Any) -> str:
 def _extra_args(param: Parameter) -> str:
     """Constructor arguments a parameter class needs besides the default."""
     simple_types = {int: "int", float: "float", str: "str"}
-    if isinstance(param, d6tflow.ChoiceParameter):
+    if isinstance(param, ChoiceParameter):
         args = f", choices={sorted(param._choices, key=repr)!r}"
         if param._var_type is not str and param._var_type in simple_types:
             args += f", var_type={simple_types[param._var_type]}"
         return args
-    if isinstance(param, d6tflow.NumericalParameter):
+    if isinstance(param, NumericalParameter):
         args = f", min_value={param._min!r}, max_value={param._max!r}"
         if param._var_type in simple_types:
             args += f", var_type={simple_types[param._var_type]}"
@@ -224,7 +224,8 @@ def _param_code(param: Parameter, value: Any, in_task_id: bool) -> str:
     tail = "" if in_task_id else ", significant=False"
     kind = type(param).__name__
     candidates = []
-    if getattr(d6tflow, kind, None) is type(param):
+    # The stub says d6tflow.<kind>: every public parameter class of params is one of d6tflow's.
+    if not kind.startswith("_") and getattr(_params, kind, None) is type(param):
         extra = _extra_args(param)
         candidates.append(f"d6tflow.{kind}(default={_literal(value)}{extra}{tail})")
         candidates.append(f"d6tflow.{kind}(default={serialized!r}{extra}{tail})")
@@ -236,7 +237,7 @@ def _param_code(param: Parameter, value: Any, in_task_id: bool) -> str:
 
 def _round_trips(code: str, value: Any, serialized: str) -> bool:
     try:
-        param = eval(code, {"d6tflow": d6tflow, "datetime": datetime})
+        param = eval(code, {"d6tflow": _params, "datetime": datetime})
         default = param.default
         if value is None:
             return default is None

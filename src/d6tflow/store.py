@@ -72,6 +72,11 @@ def forget_dir(folder: str | os.PathLike) -> None:
     _made_dirs.discard(os.fspath(folder))
 
 
+def forget_all_dirs() -> None:
+    """Every folder may have been deleted: each is made again at its next write."""
+    _made_dirs.clear()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` with a temporary path in ``path``'s folder, then rename it to ``path``.
 
@@ -148,6 +153,11 @@ def _check_replaceable(tmp: str, path: str) -> None:
 def staged_path(path: str) -> str | None:
     """Where ``path``'s new content waits while its task runs (None if not staged)."""
     return _staged.get(path)
+
+
+def is_staging(path: str) -> bool:
+    """Is ``path`` inside a :class:`staging` of this process (its task is running)?"""
+    return path in _staged
 
 
 class staging:

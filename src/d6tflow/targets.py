@@ -12,9 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from d6tflow import cache, settings, store
+from d6tflow import cache, settings
 from d6tflow.errors import TaskNotCompleteError
 from d6tflow.formats import Format, get_format
+from d6tflow.storage import store_for
 
 __all__ = [
     "CSVGZPandasTarget",
@@ -99,7 +100,7 @@ class DataTarget(Target):
         self._format = get_format(fmt) if fmt else None
 
     @classmethod
-    def _at(cls, path: str, format: Format) -> DataTarget:
+    def at(cls, path: str, format: Format) -> DataTarget:
         """A target at ``path`` (a str) in a resolved format, without ``__init__``'s conversions:
         every task of a flow makes one."""
         target = cls.__new__(cls)
@@ -109,6 +110,10 @@ class DataTarget(Target):
     @cached_property
     def path(self) -> Path:
         return Path(self._path)
+
+    def __fspath__(self) -> str:
+        """The path as a string (``os.fspath(target)``): cheaper than ``path`` for the engine."""
+        return self._path
 
     def exists(self) -> bool:
         return os.path.exists(self._path)
@@ -122,7 +127,7 @@ class DataTarget(Target):
             return cache.data[self._path]
         try:
             # A task reading back its own output while it runs finds it where it is staged.
-            path = store.staged_path(self._path) or self._path
+            path = store_for(self._path).readable_path(self._path)
             if reader is not None:
                 obj = reader(path, **kwargs)
             else:
@@ -145,15 +150,17 @@ class DataTarget(Target):
         cache.data.pop(self._path, None)
         if args and isinstance(args[0], str):
             writer_name = args[0]
-            store.atomic_write(self._path, lambda tmp: getattr(obj, writer_name)(tmp, **kwargs))
+            store_for(self._path).write(
+                self._path, lambda tmp: getattr(obj, writer_name)(tmp, **kwargs)
+            )
         else:
             fmt = self._require_format()
-            store.atomic_write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
+            store_for(self._path).write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
         return self._path
 
     def invalidate(self) -> bool:
         cache.data.pop(self._path, None)
-        store.remove(self._path)
+        store_for(self._path).remove(self._path)
         return not self.exists()
 
     def _require_format(self) -> Format:

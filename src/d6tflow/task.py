@@ -26,7 +26,10 @@ from d6tflow.errors import (
     ParameterError,
     TaskDefinitionError,
 )
+from d6tflow.graph import is_complete
 from d6tflow.params import Parameter, ParameterVisibility
+from d6tflow.protocol import builtin, register_class, task_class_by_name
+from d6tflow.provenance import assess_by_existence
 from d6tflow.utils import flatten, map_structure
 
 logger = logging.getLogger("d6tflow")
@@ -38,9 +41,9 @@ _TASK_ID_HASH_LEN = 10
 
 # Bumped whenever a parameter is added to any task class, so cached parameter lists refresh.
 _param_generation = 0
-_classes_by_name: dict[str, list[type[Task]]] = {}
 _task_ids: dict[tuple, str] = {}
-_UNSET = object()
+#: "Not worked out yet", for memos whose value may be None.
+UNSET = object()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -95,19 +98,7 @@ def _check_family(value: Any, cls_name: str) -> str:
     return value
 
 
-def builtin(fn: Any) -> Any:
-    """Mark d6tflow's own ``complete`` so the scheduler knows it may compute it in bulk."""
-    fn._d6tflow_builtin = True
-    return fn
-
-
-def task_class_by_name(name: str) -> type[Task]:
-    """The task class whose ``__name__`` or ``task_family`` is ``name`` (the most recently defined
-    one wins)."""
-    classes = _classes_by_name.get(name)
-    if not classes:
-        raise ValueError(f"No task class named {name!r} has been defined in this process")
-    return classes[-1]
+__all__ = ["Task", "as_task_list", "builtin", "check_name", "task_class_by_name"]
 
 
 class TaskMeta(type):
@@ -121,9 +112,7 @@ class TaskMeta(type):
         if family != name:  # a class name is always fine (any identifier, as the original)
             family = _check_family(family, name)
         type.__setattr__(cls, "task_family", family)
-        _classes_by_name.setdefault(name, []).append(cls)
-        if family != name:
-            _classes_by_name.setdefault(family, []).append(cls)
+        register_class(cls, name, family)
         cls._params_cache = None  # type: ignore[attr-defined]
         cls._filtered_params_cache = None  # type: ignore[attr-defined]
 
@@ -135,7 +124,7 @@ class TaskMeta(type):
         elif name == "task_family":
             value = _check_family(value, cls.__name__)
             _task_ids.clear()  # the ids remembered for this class start with the old family
-            _classes_by_name.setdefault(value, []).append(cls)
+            register_class(cls, value)
         super().__setattr__(name, value)
 
 
@@ -190,7 +179,7 @@ class Task(metaclass=TaskMeta):
     def _forget_derived(self) -> None:
         """Drop what was worked out from this task's identity (requires(), outputs): a copy
         with another path or context must work it out again."""
-        self._requires_cache: Any = _UNSET
+        self._requires_cache: Any = UNSET
         self._deps_cache: list[Task] | None = None
 
     # -- parameters ------------------------------------------------------------------------------
@@ -381,7 +370,7 @@ class Task(metaclass=TaskMeta):
     def _requires(self) -> Any:
         """``requires()``, called once per instance: the graph, ``input()`` and ``inputLoad()``
         then share the same upstream instances (and their resolved outputs)."""
-        if self._requires_cache is _UNSET:
+        if self._requires_cache is UNSET:
             found = self.requires()
             if self._context is not None:
                 found = map_structure(self._pass_context, found)
@@ -398,10 +387,16 @@ class Task(metaclass=TaskMeta):
         upstream of it) writes under the flow's path and sees its ``flows``. The task itself is
         left untouched, so nothing leaks to other uses of it."""
         path, flows = context
-        twin = copy.copy(self)
-        if path is not None:  # a flow's path applies to all its tasks (the original did so too)
-            twin.path = path
+        # A flow's path applies to all its tasks (the original did so too).
+        twin = self._relocated(self.path if path is None else path, context)
         twin.flows = flows
+        return twin
+
+    def _relocated(self, path: Any, context: tuple[Any, Any] | None) -> Task:
+        """A copy of this task with another own ``path`` and flow ``context``: its identity,
+        ``requires()`` and outputs are worked out again (upstream tasks get the context too)."""
+        twin = copy.copy(self)
+        twin.path = path
         twin._context = context
         twin._set_identity()
         twin._forget_derived()
@@ -454,13 +449,27 @@ class Task(metaclass=TaskMeta):
 
     def _assess(self, deps: list) -> Any:
         """This task's :class:`~d6tflow.status.Status`, given its dependencies' statuses."""
-        from d6tflow.provenance import assess_by_existence
-
         return assess_by_existence(self, deps)
 
     @builtin
     def complete(self) -> bool:
         """True when every output exists (and, for data tasks, every upstream task is complete)."""
-        from d6tflow.graph import is_complete
-
         return is_complete(self)
+
+
+def as_task_list(tasks: Any, what: str = "tasks") -> list[Task]:
+    """``tasks`` (one task, or a list or tuple of them) as a list, refusing anything that is not
+    a task instance with an error that says what to pass instead.
+
+    >>> as_task_list(TaskTrain())
+    [TaskTrain()]
+    """
+    items = tasks if isinstance(tasks, (list, tuple)) else [tasks]
+    for item in items:
+        if isinstance(item, type) and issubclass(item, Task):
+            raise TypeError(
+                f"{what}: got the class {item.__name__}; pass an instance: {item.__name__}()"
+            )
+        if not isinstance(item, Task):
+            raise TypeError(f"{what}: {item!r} is not a task instance")
+    return list(items)

@@ -8,15 +8,18 @@ import pickle
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from d6tflow import settings, store
+from d6tflow import settings
 from d6tflow.code_source import module_label
 from d6tflow.errors import TaskFamilyClashError, TaskNotCompleteError
 from d6tflow.formats import Format, get_format
+from d6tflow.graph import Graph
 from d6tflow.loading import load_inputs, load_outputs
+from d6tflow.protocol import builtin
 from d6tflow.provenance import assess, files_of, outputs_staged, remove_records
 from d6tflow.status import State, Status, counts_as_done
+from d6tflow.storage import store_for
 from d6tflow.targets import CacheTarget, DataTarget, Target
-from d6tflow.task import Task, builtin, check_name
+from d6tflow.task import Task, check_name
 from d6tflow.utils import confirm_prompt, flatten, map_structure
 
 
@@ -217,7 +220,7 @@ class TaskData(Task):
             # Custom targets may write to their path directly, as the original allowed: its
             # targets created their folder on construction.
             path = self._getpath(key)
-            store.ensure_dir(os.path.dirname(path))
+            store_for(path).make_folder(os.path.dirname(path))
             return self.target_class(path)
         fmt = get_format(self._format_name())
         path = self._getpath(key, fmt.ext if self.target_ext is None else self.target_ext)
@@ -265,9 +268,9 @@ class TaskData(Task):
             else:
                 paths, fmt = self._shared_files(state)[0], naming.fmt
                 found = (
-                    DataTarget._at(paths["data"], fmt)
+                    DataTarget.at(paths["data"], fmt)
                     if single
-                    else {key: DataTarget._at(path, fmt) for key, path in paths.items()}
+                    else {key: DataTarget.at(path, fmt) for key, path in paths.items()}
                 )
             _remember(naming.outputs, self.task_id, found)
         return found
@@ -366,8 +369,6 @@ class TaskData(Task):
         return load_outputs(self, self.output(), keys, as_dict, cached)
 
     def _status(self) -> Status:
-        from d6tflow.graph import Graph
-
         return Graph([self]).states()[self]
 
     def inputLoad(
@@ -384,7 +385,8 @@ class TaskData(Task):
     def metaSave(self, data: Any) -> None:
         """Save metadata (e.g. scores) next to the outputs; ``outputLoadMeta()`` reads it."""
         self.metadata = data
-        store.atomic_write(self._meta_path(), lambda tmp: _pickle_to(tmp, data))
+        path = os.fspath(self._meta_path())
+        store_for(path).write(path, lambda tmp: _pickle_to(tmp, data))
 
     saveMeta = metaSave
 
@@ -404,8 +406,6 @@ class TaskData(Task):
     def outputLoadAllMeta(self) -> dict[str, Any]:
         """``{task family: metadata}`` for this task and every upstream task with some; each
         follows :meth:`outputLoadMeta`'s rule."""
-        from d6tflow.graph import Graph
-
         graph = Graph([self])
         states = graph.states()
         check_loadable(self, states[self])
@@ -426,7 +426,8 @@ class TaskData(Task):
         remove_records(self)
         for target in targets:
             target.invalidate()
-        store.remove(self._meta_path())
+        path = os.fspath(self._meta_path())
+        store_for(path).remove(path)
         return True
 
     def reset(self, confirm: bool = True) -> bool:

@@ -12,7 +12,7 @@ import importlib
 import logging
 from typing import Any
 
-from d6tflow.executors.base import Executor, TaskOutcome, execute_task
+from d6tflow.executors.base import Executor, RunFlow, TaskOutcome, execute_task
 from d6tflow.executors.inline import InlineExecutor
 
 __all__ = [
@@ -56,14 +56,24 @@ def _is_dask_client(obj: Any) -> bool:
     return cls.__name__ == "Client" and cls.__module__.split(".")[0] == "distributed"
 
 
-def get_executor(executor: Any, workers: int = 1, **options: Any) -> Executor:
+def get_executor(
+    executor: Any, workers: int = 1, run_flow: RunFlow | None = None, **options: Any
+) -> Executor:
     """An executor instance: one given, one registered by name, or by default inline (one task
     at a time) when ``workers`` is 1 and a process pool of ``workers`` processes otherwise.
+    ``run_flow`` (``d6tflow.run``, given by the scheduler) runs the tasks a task yields.
 
     >>> get_executor(None, workers=4)                       # a pool of 4 worker processes
     >>> get_executor("dask", address="tcp://host:8786")     # an existing Dask cluster
     >>> get_executor(distributed.Client(...))               # a Dask client of yours
     """
+    found = _make_executor(executor, workers, **options)
+    if found.run_flow is None:
+        found.run_flow = run_flow
+    return found
+
+
+def _make_executor(executor: Any, workers: int, **options: Any) -> Executor:
     if isinstance(executor, Executor):
         return executor
     if _is_dask_client(executor):

@@ -5,16 +5,21 @@ from __future__ import annotations
 import traceback
 import types
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from d6tflow.errors import FlowFailedError, OutputError
+from d6tflow.errors import FlowFailedError, OutputsNotSavedError
+from d6tflow.protocol import judged_by_engine, runs_nothing
 from d6tflow.provenance import run_and_commit
-from d6tflow.task_data import TaskData
 from d6tflow.utils import flatten, gc_resumed, map_structure
 
 if TYPE_CHECKING:
-    from d6tflow.task import Task
+    from d6tflow.protocol import EngineTask as Task
+
+#: How the tasks a task yields from ``run()`` are run: ``d6tflow.run``, which the scheduler hands
+#: to its executor (the executors are below the scheduler and never import it).
+RunFlow = Callable[..., Any]
 
 
 class TaskOutcome(NamedTuple):
@@ -51,6 +56,10 @@ class Executor(ABC):
     #: submits and waits, and acts on it where no lock is held (see d6tflow.interrupts).
     runs_in_caller: ClassVar[bool] = False
 
+    #: ``d6tflow.run``, set by the scheduler before the first ``submit``: what runs the tasks a
+    #: task yields from ``run()`` (in whichever process executes it).
+    run_flow: RunFlow | None = None
+
     def __init__(self, workers: int = 1, **options: Any):
         self.workers = workers
 
@@ -67,41 +76,45 @@ class Executor(ABC):
         """Release workers; called once when the run ends, also after errors or Ctrl-C."""
 
 
-def execute_task(task: Task) -> TaskOutcome:
-    """Run one task in this process: its ``run()``, tasks it yields, then check its outputs."""
+def execute_task(task: Task, run_flow: RunFlow | None) -> TaskOutcome:
+    """Run one task in this process: its ``run()``, the tasks it yields (run by ``run_flow``),
+    then check its outputs."""
     try:
         with gc_resumed():  # the scheduler pauses the collector for its own work, not for this
-            ran = _run(task)
+            ran = _run(task, run_flow)
     except Exception as e:
         return TaskOutcome(error=e, traceback=traceback.format_exc())
     return TaskOutcome(ran=ran)
 
 
-def _run(task: Task) -> bool:
-    if getattr(task, "_run_is_graph_only", False):
+def _run(task: Task, run_flow: RunFlow | None) -> bool:
+    if runs_nothing(task):
         return True  # an aggregator's yielded tasks are graph dependencies, already complete
-    if isinstance(task, TaskData) and getattr(type(task).complete, "_d6tflow_builtin", False):
-        return run_and_commit(task, lambda: _run_body(task, check_outputs=False))
-    _run_body(task, check_outputs=True)
+    if not judged_by_engine(task):  # a custom complete() decides for itself
+        _run_body(task, run_flow)
+        return True
+    if hasattr(task, "_file_paths"):  # a data task: outputs staged, then committed with a record
+        return run_and_commit(task, lambda: _run_body(task, run_flow))
+    _run_body(task, run_flow)
+    missing = _missing_outputs(task)
+    if missing:
+        raise OutputsNotSavedError(task, missing)
     return True
 
 
-def _run_body(task: Task, check_outputs: bool) -> None:
+def _run_body(task: Task, run_flow: RunFlow | None) -> None:
     result = task.run()
     if isinstance(result, types.GeneratorType):
-        _drive_dynamic(task, result)
-    missing = _missing_outputs(task) if check_outputs else []
-    if missing:
-        raise OutputError(
-            f"{task!r}.run() finished without saving output(s) {missing}. "
-            "Call self.save(...) in run() (with a dict of every persist key for several outputs)."
-        )
+        _drive_dynamic(task, result, run_flow)
 
 
-def _drive_dynamic(task: Task, gen: Any) -> None:
+def _drive_dynamic(task: Task, gen: Any, run_flow: RunFlow | None) -> None:
     """Tasks yielded from run() are run to completion, then the generator gets their outputs."""
-    from d6tflow.scheduler import run as run_flow
-
+    if run_flow is None:
+        raise TypeError(
+            f"{task!r}.run() yields tasks, and its executor was given no run_flow to run them "
+            "with: start executors through d6tflow.run(...)"
+        )
     try:
         yielded = next(gen)
         while True:
@@ -114,8 +127,6 @@ def _drive_dynamic(task: Task, gen: Any) -> None:
 
 
 def _missing_outputs(task: Task) -> list[str]:
-    if not getattr(type(task).complete, "_d6tflow_builtin", False):
-        return []  # a custom complete() decides for itself
     output = task.output()
     targets = output.items() if isinstance(output, dict) else [(None, t) for t in flatten(output)]
     return [str(key if key is not None else t.path) for key, t in targets if not t.exists()]

@@ -43,7 +43,7 @@ from d6tflow.executors.shipping import (
     pack,
     unpack,
 )
-from d6tflow.executors.worker import run_shipment
+from d6tflow.executors.worker import run_shipment, skip_main
 
 logger = logging.getLogger("d6tflow")
 
@@ -197,8 +197,6 @@ class DaskExecutor(Executor):
     ) -> tuple[Any, Any]:
         import distributed
 
-        from d6tflow.executors.process import skip_main
-
         options: dict[str, Any] = {
             "n_workers": workers if workers > 1 else (os.cpu_count() or 1),
             "threads_per_worker": 1,
@@ -208,7 +206,7 @@ class DaskExecutor(Executor):
             "silence_logs": logging.ERROR,
         }
         options.update(cluster_options or {})
-        # Worker processes must not re-run the user's script (see process.skip_main); they are
+        # Worker processes must not re-run the user's script (see worker.skip_main); they are
         # started, and restarted after a crash, while the run lasts.
         self._skip_main = skip_main()
         self._skip_main.__enter__()
@@ -241,14 +239,14 @@ class DaskExecutor(Executor):
 
     def submit(self, task: Any) -> Future | FinishedFuture:
         if getattr(task, "_run_is_graph_only", False):
-            return FinishedFuture(execute_task(task))
+            return FinishedFuture(execute_task(task, self.run_flow))
         self._connect()
         if self._remote_hosts and hasattr(task, "_base_dir"):
             self._check_reachable(task._base_dir())  # a task or flow with its own path=
         try:
             if self._env is None:
                 self._env = Environment.capture(absolute_paths=True, sources=True)  # a run's
-            shipment = pack(task, self._env)
+            shipment = pack(task, self._env, self.run_flow)
         except Exception as e:
             return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
         number = next(self._numbers)

@@ -13,4 +13,4 @@ class InlineExecutor(Executor):
     runs_in_caller = True
 
     def submit(self, task: Any) -> FinishedFuture:
-        return FinishedFuture(execute_task(task))
+        return FinishedFuture(execute_task(task, self.run_flow))

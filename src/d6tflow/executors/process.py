@@ -30,11 +30,9 @@ import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
-import types
 from collections.abc import Iterator
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,7 +48,7 @@ from d6tflow.executors.shipping import (
     pack,
     unpack,
 )
-from d6tflow.executors.worker import init_worker, run_shipment
+from d6tflow.executors.worker import init_worker, run_shipment, skip_main
 
 logger = logging.getLogger("d6tflow")
 
@@ -127,11 +125,12 @@ class ProcessExecutor(Executor):
 
     def submit(self, task: Any) -> Future | FinishedFuture:
         if getattr(task, "_run_is_graph_only", False):
-            return FinishedFuture(execute_task(task))  # nothing to run: no need for a worker
+            # nothing to run: no need for a worker
+            return FinishedFuture(execute_task(task, self.run_flow))
         try:
             if self._env is None:
                 self._env = Environment.capture()  # once per run: it holds still meanwhile
-            shipment = pack(task, self._env)
+            shipment = pack(task, self._env, self.run_flow)
         except Exception as e:
             import traceback
 
@@ -334,27 +333,6 @@ def _listdir(folder: str) -> list[str]:
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
-
-
-@contextlib.contextmanager
-def skip_main() -> Iterator[None]:
-    """While inside: new worker processes don't re-run the user's script.
-
-    multiprocessing makes every new worker import the parent's ``__main__`` (as ``__mp_main__``),
-    which re-runs a script that has no ``if __name__ == "__main__":`` guard: the flow itself would
-    start again in each worker. Tasks travel by value with cloudpickle, so workers don't need it;
-    a main module that names itself ``__main__`` is the documented way to be skipped.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    spec = getattr(main, "__spec__", None)
-    main.__spec__ = types.SimpleNamespace(name="__main__")  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        main.__spec__ = spec
 
 
 @contextlib.contextmanager

@@ -88,6 +88,8 @@ class Shipment:
     #: ``{module name: content hash of its source}`` for your modules as this process has them
     #: (only for workers that outlive a run: see worker.forget_edited_modules).
     sources: dict[str, str] | None = None
+    #: ``d6tflow.run`` (pickled by reference): runs the tasks the task yields from ``run()``.
+    run_flow: Any = None
 
 
 @dataclass
@@ -133,9 +135,9 @@ def _class_from_blob(token: str, blob: bytes) -> type:
 
 
 def _unset() -> Any:
-    from d6tflow.task import _UNSET
+    from d6tflow.task import UNSET
 
-    return _UNSET
+    return UNSET
 
 
 def _no_value() -> Any:
@@ -151,11 +153,11 @@ class _Reducers:
         import cloudpickle
 
         from d6tflow.params import NO_VALUE
-        from d6tflow.task import _UNSET, TaskMeta
+        from d6tflow.task import UNSET, TaskMeta
 
         self.cache = class_cache
         self.dumps = cloudpickle.dumps
-        self.unset = _UNSET
+        self.unset = UNSET
         self.table = {TaskMeta: self.task_class, type(NO_VALUE): self.no_value, object: self.plain}
 
     def task_class(self, cls: type) -> Any:
@@ -328,8 +330,9 @@ def user_module_sources() -> dict[str, str]:
     return found
 
 
-def pack(task: Any, env: Environment | None = None) -> Shipment:
-    """A task ready to travel. Raises if the task or its in-memory inputs do not pickle."""
+def pack(task: Any, env: Environment | None = None, run_flow: Any = None) -> Shipment:
+    """A task ready to travel (with ``run_flow``, the executor's, for the tasks it may yield).
+    Raises if the task or its in-memory inputs do not pickle."""
     import cloudpickle
 
     from d6tflow.code_fingerprint import code_of
@@ -370,13 +373,12 @@ def pack(task: Any, env: Environment | None = None) -> Shipment:
         label=repr(task),
         code=code_of(type(task)) if settings.track_code else None,
         sources=env.sources,
+        run_flow=run_flow,
     )
 
 
 def _with_absolute_path(task: Any) -> Any:
     """A twin of the task whose own folder (``path=``, a flow's path) is absolute."""
-    import copy
-
     path = task.path
     context = task._context
     relative = path is not None and not _is_url(path) and not os.path.isabs(path)
@@ -388,14 +390,10 @@ def _with_absolute_path(task: Any) -> Any:
     )
     if not relative and not context_relative:
         return task
-    twin = copy.copy(task)
-    if relative:
-        twin.path = os.path.abspath(path)
-    if context_relative:
-        twin._context = (os.path.abspath(context[0]), context[1])
-    twin._set_identity()
-    twin._forget_derived()  # requires() again: upstream tasks get the absolute path too
-    return twin
+    return task._relocated(
+        os.path.abspath(path) if relative else path,
+        (os.path.abspath(context[0]), context[1]) if context_relative else context,
+    )
 
 
 def _is_url(path: Any) -> bool:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -212,7 +213,7 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
                 pin_code(type(task), shipment.code)
             for path, obj in placed.items():
                 cache.data[path] = obj
-            outcome = execute_task(task)
+            outcome = execute_task(task, shipment.run_flow)
             if shipment.sources:  # modules the task imported as it ran
                 _note_sources(shipment.sources)
             if outcome.error is not None:
@@ -305,3 +306,24 @@ def _type_name(error: BaseException) -> str:
     if module in ("builtins", "__main__"):
         return cls.__qualname__
     return f"{module}.{cls.__qualname__}"
+
+
+@contextlib.contextmanager
+def skip_main() -> Iterator[None]:
+    """While inside: new worker processes don't re-run the user's script.
+
+    multiprocessing makes every new worker import the parent's ``__main__`` (as ``__mp_main__``),
+    which re-runs a script that has no ``if __name__ == "__main__":`` guard: the flow itself would
+    start again in each worker. Tasks travel by value with cloudpickle, so workers don't need it;
+    a main module that names itself ``__main__`` is the documented way to be skipped.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    spec = getattr(main, "__spec__", None)
+    main.__spec__ = types.SimpleNamespace(name="__main__")  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
