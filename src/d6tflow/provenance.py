@@ -123,13 +123,13 @@ def declared_inputs(task: Any) -> list[str]:
 def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     """COMPLETE, PENDING or STALE for a data task, given its dependencies' statuses.
 
-    A state check calls this for every task of the flow, so the common path (one output, all
-    current) is written out here rather than spread over helpers.
+    A state check calls this for every task of the flow: the common path (outputs there and as
+    recorded) is written out here; what is rarer (missing or edited outputs, changed code or
+    input files, upstream changes) is worked out by the helpers below.
     """
     paths, folder, log = _records_of(task)
     if not paths:
         return assess_by_existence(task, deps)
-    where = store_for(folder)
     manifest = log.get(task.task_id)
     if manifest is None:
         records = {}
@@ -137,6 +137,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         records = manifest.get("outputs")
         if type(records) is not dict or not records:
             return _UNREADABLE
+    where = store_for(folder)
     missing, changed, moved, hashes = [], [], [], {}
     for key, path in paths.items():
         seen = where.stat(path)
@@ -159,36 +160,22 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         elif manifest is not None:
             changed.append(key)
     if missing:
-        if len(missing) == len(paths) and manifest is None:
-            return Status(State.PENDING, ("parameters new",))
-        return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
-    reasons: list[str] = []
-    if manifest is not None:
-        if changed:
-            words = _outputs_words(task, changed) + " changed after it was written"
-            return Status(State.PENDING, (words + " (run d6tflow.verify for details)",))
+        return _missing_status(task, missing, len(paths), manifest is None)
+    if manifest is None:
+        reasons = []
+    elif changed:
+        words = _outputs_words(task, changed) + " changed after it was written"
+        return Status(State.PENDING, (words + " (run d6tflow.verify for details)",))
+    else:
         if moved:
             log.refresh_times(manifest, dict(moved))
-        # An external task's code is a stand-in (e.g. a FlowExport stub): outputs rule.
-        if settings.track_code and not task.external:
-            recorded = manifest.get("code")
-            if recorded != code_digest_of(type(task)):
-                reasons.extend(_code_changes(task, log.code_members(recorded)))
-        if manifest.get("inputs") or getattr(task, "input_files", None) is not None:
-            reasons.extend(_input_changes(task, manifest.get("inputs", {})))
+        reasons = _made_differently(task, log, manifest)
     upstream_words: list[str] = []
     if deps and task._cascades():
         upstream = manifest.get("upstream", {}) if manifest is not None else None
         if upstream is not None and type(upstream) is not dict:
             return _UNREADABLE
-        for dep, status in deps:
-            if status.state is not _COMPLETE:
-                upstream_words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
-            elif upstream is not None:
-                recorded = upstream.get(dep.task_id)
-                current = status.hashes if status.hashes is not None else _output_hashes(dep)
-                if recorded is not None and current is not None and recorded != current:
-                    reasons.append(f"upstream {dep.task_family} output changed")
+        upstream_words = _upstream_changes(deps, upstream, reasons)
     if manifest is None:
         hashes = None
     elif len(hashes) != len(records):  # the manifest also has outputs no longer in persist
@@ -205,6 +192,42 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         legacy=manifest is None,
         hashes=hashes,
     )
+
+
+def _missing_status(task: Any, missing: list[str], outputs: int, unrecorded: bool) -> Status:
+    if len(missing) == outputs and unrecorded:
+        return Status(State.PENDING, ("parameters new",))
+    return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
+
+
+def _made_differently(task: Any, log: ManifestLog, manifest: dict) -> list[str]:
+    """What the task's outputs were made from that is no longer so: its code (unless it is an
+    external task, whose code is a stand-in such as a FlowExport stub) and its input files."""
+    reasons: list[str] = []
+    if settings.track_code and not task.external:
+        recorded = manifest.get("code")
+        if recorded != code_digest_of(type(task)):
+            reasons.extend(_code_changes(task, log.code_members(recorded)))
+    if manifest.get("inputs") or getattr(task, "input_files", None) is not None:
+        reasons.extend(_input_changes(task, manifest.get("inputs", {})))
+    return reasons
+
+
+def _upstream_changes(
+    deps: list[tuple[Any, Status]], upstream: dict | None, reasons: list[str]
+) -> list[str]:
+    """Words for upstream tasks that are not complete (returned) and, added to ``reasons``,
+    upstream outputs other than the ones recorded (``upstream``: None when nothing is)."""
+    words = []
+    for dep, status in deps:
+        if status.state is not _COMPLETE:
+            words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
+        elif upstream is not None:
+            recorded = upstream.get(dep.task_id)
+            current = status.hashes if status.hashes is not None else _output_hashes(dep)
+            if recorded is not None and current is not None and recorded != current:
+                reasons.append(f"upstream {dep.task_family} output changed")
+    return words
 
 
 def assess_by_existence(task: Any, deps: list[tuple[Any, Status]]) -> Status:

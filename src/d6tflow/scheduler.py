@@ -19,7 +19,7 @@ from d6tflow.errors import FlowFailedError, TaskFailure
 from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
 from d6tflow.provenance import still_current
-from d6tflow.status import State
+from d6tflow.status import State, Status
 from d6tflow.summary import RunResult, TaskState, format_summary
 from d6tflow.task import Task, as_task_list
 from d6tflow.utils import confirm_prompt, gc_paused, gc_resumed
@@ -126,10 +126,23 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
     started = time.perf_counter()
     statuses = graph.states()
     result = RunResult()
-    status, reasons = result.status, result.reasons
+    pending = _plan(graph, statuses, keep_stale, result)
+    _run_frontier(_Frontier(graph, pending, result.status), executor, statuses, result)
+    # Report in dependency order, not in the order parallel workers happened to finish.
+    result.status = {task: result.status[task] for task in graph.order if task in result.status}
+    result.duration = time.perf_counter() - started
+    return result
 
-    # What to consider: the roots and, below any task that must run, its dependencies. A task
-    # that is done is not looked below (that matters only when check_dependencies is off).
+
+def _plan(
+    graph: Graph, statuses: dict[Task, Status], keep_stale: bool, result: RunResult
+) -> dict[Task, None]:
+    """The tasks to run, in no particular order. What needs no run gets its state in
+    ``result.status`` (complete, or stale and kept); why each task must run goes to
+    ``result.reasons``. Only the roots and, below any task that must run, its dependencies are
+    considered: a task that is done is not looked below (that matters only when
+    check_dependencies is off)."""
+    status, reasons = result.status, result.reasons
     pending: dict[Task, None] = {}
     stack = list(reversed(graph.roots))
     while stack:
@@ -146,78 +159,99 @@ def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
             pending[task] = None
             reasons[task] = verdict.reasons
             stack.extend(graph.deps[task])
+    return pending
 
-    waiting_on = {t: sum(1 for d in graph.deps[t] if d in pending) for t in pending}
-    dependents: dict[Task, list[Task]] = {t: [] for t in pending}
-    for task in pending:
-        for dep in graph.deps[task]:
-            if dep in pending:
-                dependents[dep].append(task)
-    ready = deque(t for t in graph.order if t in pending and waiting_on[t] == 0)
-    running: dict[Future, Task] = {}
-    verbose = logger.isEnabledFor(logging.INFO)
 
-    def finish(task: Task, state: TaskState) -> None:
-        status[task] = state
+class _Frontier:
+    """The tasks to run that are ready (all their dependencies done), and what a finished task
+    makes ready or, when it failed, skipped."""
+
+    def __init__(self, graph: Graph, pending: dict[Task, None], status: dict[Task, TaskState]):
+        self.status = status
+        self.waiting_on = {t: sum(1 for d in graph.deps[t] if d in pending) for t in pending}
+        self.dependents: dict[Task, list[Task]] = {t: [] for t in pending}
+        for task in pending:
+            for dep in graph.deps[task]:
+                if dep in pending:
+                    self.dependents[dep].append(task)
+        self.ready = deque(t for t in graph.order if t in pending and self.waiting_on[t] == 0)
+
+    def next_ready(self) -> Task | None:
+        """The next task to start, or None if none is ready."""
+        while self.ready:
+            task = self.ready.popleft()
+            if task not in self.status:  # not skipped meanwhile
+                return task
+        return None
+
+    def finish(self, task: Task, state: TaskState) -> None:
+        self.status[task] = state
         if state in (TaskState.DONE, TaskState.UP_TO_DATE):
-            for child in dependents[task]:
-                waiting_on[child] -= 1
-                if waiting_on[child] == 0:
-                    ready.append(child)
+            for child in self.dependents[task]:
+                self.waiting_on[child] -= 1
+                if self.waiting_on[child] == 0:
+                    self.ready.append(child)
             return
-        skip = list(dependents[task])  # everything downstream of a failure is skipped
+        skip = list(self.dependents[task])  # everything downstream of a failure is skipped
         while skip:
             child = skip.pop()
-            if child not in status:
-                status[child] = TaskState.SKIPPED
-                skip.extend(dependents[child])
+            if child not in self.status:
+                self.status[child] = TaskState.SKIPPED
+                skip.extend(self.dependents[child])
 
+
+def _run_frontier(
+    frontier: _Frontier, executor: Executor, statuses: dict[Task, Status], result: RunResult
+) -> None:
+    """Hand ready tasks to the executor (at most its capacity at once) until none is left."""
+    running: dict[Future, Task] = {}
+    verbose = logger.isEnabledFor(logging.INFO)
     # Tasks running elsewhere: a Ctrl-C is held back while this thread submits and waits, and
     # acted on after each wait slice. Raised anywhere, it could leave a lock of a future or of
     # the pool taken, and shutting down would then hang (d6tflow.interrupts).
     hold = contextlib.nullcontext() if executor.runs_in_caller else interrupts.held()
     with hold:
         try:
-            while ready or running:
-                while ready and len(running) < executor.capacity:
-                    task = ready.popleft()
-                    if task in status:  # skipped meanwhile
-                        continue
+            while frontier.ready or running:
+                while len(running) < executor.capacity:
+                    task = frontier.next_ready()
+                    if task is None:
+                        break
                     if statuses[task].upstream_only and still_current(task):
-                        finish(task, TaskState.UP_TO_DATE)
+                        frontier.finish(task, TaskState.UP_TO_DATE)
                         continue
                     if verbose:
                         logger.info("running %r", task)
                     running[executor.submit(task)] = task
-                if not running:
-                    continue
-                # Inline futures are finished on submit: skip the cost of waiting on them.
-                done = [f for f in running if f.done()]
-                while not done:
-                    # Wait in slices: Python runs a Ctrl-C handler only when the main thread wakes,
-                    # and an untimed wait may not wake if the signal landed on another thread.
-                    with gc_resumed():
-                        finished, _ = wait(
-                            running, timeout=_WAIT_SLICE_S, return_when=FIRST_COMPLETED
-                        )
-                    interrupts.check()  # a Ctrl-C during the wait: acted on here, lock-free
-                    done = list(finished)
-                for future in done:
-                    task = running.pop(future)
-                    outcome = future.result()
-                    if outcome.error is None:
-                        if verbose:
-                            logger.info("done %r", task)
-                        if not outcome.ran:
-                            reasons[task] = ("completed meanwhile by another run",)
-                        finish(task, TaskState.DONE)
-                    else:
-                        logger.error("%r failed:\n%s", task, outcome.traceback)
-                        result.failures.append(TaskFailure(task, outcome.error, outcome.traceback))
-                        finish(task, TaskState.FAILED)
+                if running:
+                    for future in _finished(running):
+                        _record_outcome(running.pop(future), future.result(), frontier, result)
         finally:
             executor.shutdown()
-    # Report in dependency order, not in the order parallel workers happened to finish.
-    result.status = {task: status[task] for task in graph.order if task in status}
-    result.duration = time.perf_counter() - started
-    return result
+
+
+def _finished(running: dict[Future, Task]) -> list[Future]:
+    """The running tasks' futures that are done, waiting for one if none is."""
+    # Inline futures are finished on submit: skip the cost of waiting on them.
+    done = [f for f in running if f.done()]
+    while not done:
+        # Wait in slices: Python runs a Ctrl-C handler only when the main thread wakes, and an
+        # untimed wait may not wake if the signal landed on another thread.
+        with gc_resumed():
+            finished, _ = wait(running, timeout=_WAIT_SLICE_S, return_when=FIRST_COMPLETED)
+        interrupts.check()  # a Ctrl-C during the wait: acted on here, lock-free
+        done = list(finished)
+    return done
+
+
+def _record_outcome(task: Task, outcome: Any, frontier: _Frontier, result: RunResult) -> None:
+    if outcome.error is None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("done %r", task)
+        if not outcome.ran:
+            result.reasons[task] = ("completed meanwhile by another run",)
+        frontier.finish(task, TaskState.DONE)
+    else:
+        logger.error("%r failed:\n%s", task, outcome.traceback)
+        result.failures.append(TaskFailure(task, outcome.error, outcome.traceback))
+        frontier.finish(task, TaskState.FAILED)
