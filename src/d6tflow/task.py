@@ -110,6 +110,11 @@ def task_class_by_name(name: str) -> type[Task]:
     return classes[-1]
 
 
+def task_class_names() -> list[str]:
+    """Every name (class name or ``task_family``) of the task classes defined in this process."""
+    return list(_classes_by_name)
+
+
 class TaskMeta(type):
     """Registers task classes by name and lets parameters be added after a class is created."""
 
