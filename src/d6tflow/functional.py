@@ -397,8 +397,9 @@ def _outputs_of_class(cls: type[TaskData]) -> list[str]:
     task id); files there of another class whose name extends this one are left alone.
     """
     owner = f"task class {cls.__name__}"
-    folder = os.path.dirname(
-        output_folder(cls.path, cls.task_group, cls.target_dir, cls.task_family, owner)
+    # Spelled as a Path spells it, as the keys of in-memory outputs are (CacheTarget.key).
+    folder = os.fspath(
+        Path(output_folder(cls.path, cls.task_group, cls.target_dir, cls.task_family, owner))
     )
     name = cls.task_family
     with_id = names_with_id(cls)

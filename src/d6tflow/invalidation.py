@@ -109,6 +109,7 @@ def _files_of(roots: list[Task]) -> set[str]:
     from d6tflow.locks import task_lock_path
     from d6tflow.manifests import LOG_NAME
     from d6tflow.provenance import file_paths, output_folder
+    from d6tflow.targets import CacheTarget
     from d6tflow.task_data import TaskData
 
     keep: set[str] = set()
@@ -117,7 +118,7 @@ def _files_of(roots: list[Task]) -> set[str]:
             continue
         output = task.output()
         targets = output.values() if isinstance(output, dict) else [output]
-        keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t.path, str))
+        keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t, CacheTarget))
         keep.add(os.path.abspath(task._meta_path()))
         if file_paths(task):
             folder = output_folder(task)

@@ -246,7 +246,7 @@ class TaskData(Task):
             # targets created their folder on construction.
             path = self._getpath(key)
             store.ensure_dir(os.path.dirname(path))
-            return self.target_class(path)
+            return self.target_class(Path(path))  # a Path, as the original passed
         fmt = get_format(self._format_name())
         path = self._getpath(key, fmt.ext if self.target_ext is None else self.target_ext)
         return CacheTarget(path) if fmt.in_memory else DataTarget(path, fmt)

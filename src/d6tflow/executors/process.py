@@ -41,13 +41,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome, execute_task
+from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome
 from d6tflow.executors.shipping import (
     Environment,
     Returned,
     Shipment,
     WorkerDiedError,
-    pack,
+    ship_or_finish,
     unpack,
 )
 from d6tflow.executors.worker import init_worker, run_shipment
@@ -126,16 +126,9 @@ class ProcessExecutor(Executor):
     # -- submitting ------------------------------------------------------------------------------
 
     def submit(self, task: Any) -> Future | FinishedFuture:
-        if getattr(task, "_run_is_graph_only", False):
-            return FinishedFuture(execute_task(task))  # nothing to run: no need for a worker
-        try:
-            if self._env is None:
-                self._env = Environment.capture()  # once per run: it holds still meanwhile
-            shipment = pack(task, self._env)
-        except Exception as e:
-            import traceback
-
-            return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
+        shipment = ship_or_finish(task, self._run_env)
+        if isinstance(shipment, FinishedFuture):
+            return shipment
         job = _Job(next(self._numbers), task, shipment, Future())
         with self._lock:
             self._inflight[job.number] = job
@@ -143,6 +136,11 @@ class ProcessExecutor(Executor):
             shipment.marker = os.path.join(self._markers, str(job.number))
             self._dispatch(job)
         return job.outer
+
+    def _run_env(self) -> Environment:
+        if self._env is None:
+            self._env = Environment.capture()  # once per run: it holds still meanwhile
+        return self._env
 
     def _dispatch(self, job: _Job) -> None:
         """Hand the job to the current pool (under the lock); a fresh pool if it broke."""
