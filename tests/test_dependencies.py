@@ -280,6 +280,15 @@ def test_aggregator_reset_resets_every_yielded_task():
     assert files_in(d6tflow.settings.dirpath) == []
 
 
+def test_aggregator_reset_answers_like_a_task_does(answer):
+    ran(AllDays())
+    assert AllDays().reset(confirm=False) is True
+    ran(AllDays())
+    answer("n")
+    assert AllDays().invalidate(confirm=True) is False  # declined: outputs kept, as TaskData
+    assert all(Daily(day=d).complete() for d in range(3))
+
+
 def test_aggregator_with_requires_decorator_and_clone():
     @d6tflow.requires(UpP, UpQ)
     class Both(d6tflow.tasks.TaskAggregator):

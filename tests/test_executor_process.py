@@ -120,6 +120,12 @@ def test_workers_above_one_use_a_process_pool_and_one_runs_inline(caplog):
         get_executor("process", workers=2, start_method="fork")
 
 
+def test_run_with_workers_takes_the_process_pools_options():
+    tasks = [TaskPid(name="a", seconds=0), TaskPid(name="b", seconds=0)]
+    assert run(tasks, grace_period=1)
+    assert all(t.complete() for t in tasks)
+
+
 def test_independent_tasks_run_at_the_same_time_in_other_processes():
     tasks = [TaskPid(name="a", seconds=1.5), TaskPid(name="b", seconds=1.5)]
     assert run(tasks)

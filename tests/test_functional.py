@@ -254,6 +254,13 @@ def test_multi_params_run_every_set_together_and_load_per_experiment():
     assert everything["x3"]["scale"] == 18
 
 
+def test_multi_params_results_say_why_each_experiments_tasks_ran():
+    flow, _, _, report = make_flow()
+    result = flow.run(report, multi_params={"x2": {"multiplier": 2}, "x3": {"multiplier": 3}})
+    ran = {t.task_family: why for t, why in result["x2"].reasons.items()}
+    assert set(ran) == {"report", "scale", "get_numbers"} and all(ran.values())
+
+
 def test_outputLoadAll_keys_by_function_name():
     flow, _, _, report = make_flow()
     flow.run(report)

@@ -69,6 +69,15 @@ def test_numerical_parameter_range():
         Task(p=1)
 
 
+def test_choice_and_numerical_parameters_tell_their_settings():
+    choice = d6tflow.ChoiceParameter(choices=["1", 2], var_type=int, default=1)
+    assert choice.choices == frozenset({1, 2}) and choice.var_type is int
+    number = d6tflow.NumericalParameter(min_value=0, max_value=10, var_type=int, default=1)
+    assert (number.min_value, number.max_value, number.var_type) == (0, 10, int)
+    with pytest.raises(AttributeError):
+        number.min_value = 5  # read-only: the range is checked with the values given at creation
+
+
 def test_unknown_keyword_arguments_are_dropped():
     Task = make_task(n=d6tflow.IntParameter(default=1))
     assert Task(n=2, not_a_param=1) == Task(n=2)

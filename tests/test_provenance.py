@@ -305,6 +305,34 @@ def test_invalidate_orphans_keeps_what_the_flows_produce(fresh_data_dir, answer)
         d6tflow.invalidate_orphans()
 
 
+class TextTarget(d6tflow.targets.Target):
+    """A target class of one's own, not built on DataTarget (the original's documented way)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def exists(self):
+        return os.path.exists(self.path)
+
+    def save(self, obj, **kwargs):
+        with open(self.path, "w") as f:
+            f.write(obj)
+
+
+class WrittenByOwnTarget(d6tflow.tasks.TaskData):
+    target_class = TextTarget
+    target_ext = "txt"
+
+    def run(self):
+        self.save("kept")
+
+
+def test_invalidate_orphans_keeps_outputs_of_a_target_class_of_ones_own(fresh_data_dir):
+    d6tflow.run(WrittenByOwnTarget(), execution_summary=False)
+    d6tflow.invalidate_orphans([WrittenByOwnTarget()], confirm=False)
+    assert WrittenByOwnTarget().complete()
+
+
 def test_invalidate_orphans_asks_and_cancels(fresh_data_dir, answer):
     d6tflow.run([Sized(n=1), Sized(n=2)], execution_summary=False)
     answer("n")

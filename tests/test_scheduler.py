@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 import d6tflow
@@ -137,6 +139,36 @@ def test_bad_arguments_are_explained():
         d6tflow.run(Leaf)
     with pytest.raises(TypeError, match=r"unknown argument.*force"):
         d6tflow.run(Leaf(), force=True)
+
+
+def test_executor_options_with_one_worker_say_where_they_apply():
+    with pytest.raises(TypeError, match=r"grace_period.*workers > 1"):
+        d6tflow.run(Leaf(), grace_period=1)
+
+
+def test_a_misspelt_option_with_workers_stops_the_run_before_forced_deletes_anything():
+    d6tflow.run(Leaf(), execution_summary=False)
+    with pytest.raises(TypeError, match="forcd"):
+        d6tflow.run(Leaf(), workers=2, forced_all=True, forcd=True)
+    assert Leaf().complete()
+
+
+class LogsItsLevel(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save(logging.getLogger("d6tflow").getEffectiveLevel())
+
+
+def test_log_level_applies_during_the_run_and_the_users_level_comes_back(monkeypatch):
+    logger = logging.getLogger("d6tflow")
+    before = logger.level
+    monkeypatch.setattr(d6tflow.settings, "log_level", "INFO")
+    logger.setLevel(logging.ERROR)
+    try:
+        d6tflow.run(LogsItsLevel(), execution_summary=False)
+        assert LogsItsLevel().outputLoad() == logging.INFO
+        assert logger.level == logging.ERROR
+    finally:
+        logger.setLevel(before)
 
 
 def test_workers_argument_of_original_code_still_runs(caplog):

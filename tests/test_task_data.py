@@ -523,9 +523,9 @@ def test_task_cache_output_lives_in_d6tflow_data_not_on_disk(fresh_data_dir):
 
     task = ran(InMemory())
     path = task.output().path
-    assert isinstance(path, str)
-    assert path.endswith("InMemory__99914b932b-data.cache")
+    assert path.name == "InMemory__99914b932b-data.cache"
     assert d6tflow.data[path] == {"k": "v"}
+    assert list(d6tflow.data) == [str(path)]  # keyed by str, as in the original
     assert files_in(fresh_data_dir) == []
     d6tflow.data.clear()
     assert not task.complete()
@@ -534,6 +534,22 @@ def test_task_cache_output_lives_in_d6tflow_data_not_on_disk(fresh_data_dir):
 def test_file_output_path_is_a_pathlib_path():
     assert isinstance(Up().output().path, pathlib.Path)
     assert all(isinstance(t.path, pathlib.Path) for t in Pair().output().values())
+
+
+def test_every_kind_of_target_gives_its_path_as_a_pathlib_path():
+    class InMemoryPath(d6tflow.tasks.TaskCache):
+        pass
+
+    class OwnTarget(d6tflow.targets.Target):  # the original's way: a target class of one's own
+        def __init__(self, path):
+            self.path = path
+
+    class LegacyTargetPath(d6tflow.tasks.TaskData):
+        target_class = OwnTarget
+        target_ext = "txt"
+
+    for target in (InMemoryPath().output(), LegacyTargetPath().output()):
+        assert isinstance(target.path, pathlib.Path), type(target).__name__
 
 
 # -- identity and per-instance state ---------------------------------------------------------------

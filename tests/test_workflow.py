@@ -215,7 +215,10 @@ def test_outputPath_and_output_for_single_multi_and_memory_outputs():
     assert path.name.startswith("WfTrain_gbm_True_") and path.suffix == ".pkl"
     split = flow.outputPath(WfSplit)
     assert set(split) == {"train", "test"} and split["test"].name.endswith("-test.pkl")
-    assert isinstance(flow.outputPath(WfCache), str)
+    # One type for every target: the in-memory output's path is a Path too (the original gave a
+    # str here), and d6tflow.data takes it as a key.
+    memory = flow.outputPath(WfCache)
+    assert isinstance(memory, Path) and memory.name.endswith("-data.cache")
     assert flow.output().path == path
 
 

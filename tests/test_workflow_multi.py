@@ -142,6 +142,14 @@ def test_run_all_flows_runs_shared_upstream_tasks_once():
     assert calls == [] and set(again["ols"].status.values()) == {TaskState.COMPLETE}
 
 
+def test_each_flows_result_says_why_its_tasks_ran():
+    flows = d6tflow.WorkflowMulti(MTrain, EXPERIMENTS)
+    result = flows.run()
+    assert set(result["gbm"].reasons) == {MGetData(), MPrep(), MTrain(model="gbm")}
+    assert all(result["gbm"].reasons.values())  # e.g. ("output missing",)
+    assert MTrain(model="ols") not in result["gbm"].reasons
+
+
 def test_run_one_flow_returns_its_result_only():
     flows = d6tflow.WorkflowMulti(MTrain, EXPERIMENTS)
     result = flows.run(flow="gbm")
@@ -347,6 +355,29 @@ def test_reset_downstream_with_flow_resets_from_task_down_to_the_default_task():
     flows.reset_downstream(MPrep)
     assert flows.complete() == {"a": False, "b": False}
     assert MGetData().complete()
+
+
+def test_reset_downstream_takes_workflows_arguments_in_its_order_after_flow(answer):
+    # Workflow: (task, task_downstream, confirm); WorkflowMulti: the same with flow after task.
+    flows = d6tflow.WorkflowMulti(MTrain, {"a": {"scale": True}, "b": {"scale": False}})
+    flows.run()
+    assert flows.reset_downstream(MGetData, "b", MPrep)
+    assert not MPrep(scale=False).output().exists() and not MGetData().output().exists()
+    assert MTrain(scale=False).output().exists()  # below task_downstream: kept
+    flows.run()
+    prompts = answer("n")
+    assert flows.reset_downstream(MPrep, "a", MTrain, True) is False
+    assert len(prompts) == 1 and flows.complete() == {"a": True, "b": True}
+
+
+def test_reset_downstream_still_takes_the_originals_task_flow_confirm(answer):
+    flows = d6tflow.WorkflowMulti(MTrain, {"a": {"scale": True}, "b": {"scale": False}})
+    flows.run()
+    prompts = answer("n")
+    assert flows.reset_downstream(MPrep, "a", True) is False
+    assert len(prompts) == 1 and flows.complete() == {"a": True, "b": True}
+    assert flows.reset_downstream(MPrep, "a", False) is True
+    assert flows.complete() == {"a": False, "b": True}
 
 
 def test_reset_all_flows_asks_once(answer):

@@ -3,6 +3,38 @@ keyed by the path the output would have on disk."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-data: dict[str, Any] = {}
+
+def _key(key: Any) -> Any:
+    return os.fspath(key) if isinstance(key, os.PathLike) else key
+
+
+class Outputs(dict):
+    """A dict keyed by the str of each path; a ``Path`` is taken as its str, so both
+    ``d6tflow.data[target.path]`` and ``d6tflow.data[str(target.path)]`` find an output."""
+
+    def __getitem__(self, key: Any) -> Any:
+        return dict.__getitem__(self, _key(key))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        dict.__setitem__(self, _key(key), value)
+
+    def __delitem__(self, key: Any) -> None:
+        dict.__delitem__(self, _key(key))
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, _key(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return dict.get(self, _key(key), default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        return dict.pop(self, _key(key), *default)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return dict.setdefault(self, _key(key), default)
+
+
+data: dict[str, Any] = Outputs()

@@ -27,17 +27,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from d6tflow import cache, inherit, settings, store
+from d6tflow import cache, inherit
 from d6tflow.display import preview as _preview
 from d6tflow.graph import taskflow_upstream
+from d6tflow.invalidation import invalidate_tasks
 from d6tflow.params import Parameter
 from d6tflow.protocol import task_class_names
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
-from d6tflow.task import Task, check_name
-from d6tflow.task_data import TaskData
+from d6tflow.storage import store_for
+from d6tflow.task import Task
+from d6tflow.task_data import TaskData, names_with_id, output_folder
 from d6tflow.utils import confirm_prompt
-from d6tflow.workflow import MultiRunResult, _load_all, _split_result
+from d6tflow.workflow import MultiRunResult, load_all, run_together
 
 __all__ = ["Flow", "Workflow"]
 
@@ -203,11 +205,10 @@ class Workflow:
                 run_kwargs["forced"] = [
                     t for p in multi_params.values() for t in self._forced(forced, p)
                 ]
-            all_roots = list(dict.fromkeys(t for group in roots.values() for t in group))
-            result = _run(all_roots, *args, **run_kwargs)
+            results = run_together(roots, *args, **run_kwargs)
             self._record(names, ("multi", {exp: dict(p) for exp, p in multi_params.items()}))
-            self._roots.extend(all_roots)
-            return _split_result(result, roots)
+            self._roots.extend(t for group in roots.values() for t in group)
+            return results
         if "forced" in run_kwargs and run_kwargs["forced"] is not None:
             run_kwargs["forced"] = self._forced(run_kwargs["forced"], params)
         roots_single = self._instances(items, params)
@@ -293,8 +294,8 @@ class Workflow:
         ``multi_params`` run."""
         current = self._current(func, params)
         if isinstance(current, dict):
-            return {exp: _load_all(t, keys, as_dict, cached) for exp, t in current.items()}
-        return _load_all(current, keys, as_dict, cached)
+            return {exp: load_all(t, keys, as_dict, cached) for exp, t in current.items()}
+        return load_all(current, keys, as_dict, cached)
 
     # -- invalidation ----------------------------------------------------------------------------
 
@@ -319,12 +320,12 @@ class Workflow:
         tasks = [cls(**params)] if params is not None else self._run_instances(cls) or [cls()]
         if upstream:
             tasks = [u for t in tasks for u in taskflow_upstream(t)]
-        return _invalidate(tasks, confirm, f"resetting {cls.__name__}")
+        return invalidate_tasks(tasks, confirm, f"resetting {cls.__name__}")
 
     def resetAll(self, confirm: bool = False) -> bool:
         """Delete the outputs of every task this flow ran (all parameter sets)."""
         tasks = [t for root in dict.fromkeys(self._roots) for t in taskflow_upstream(root)]
-        return _invalidate(tasks, confirm, "resetting every task of the flow")
+        return invalidate_tasks(tasks, confirm, "resetting every task of the flow")
 
     def delete(self, func: Any, confirm: bool = False) -> list[str]:
         """Delete every saved output of ``func``, for every parameter setting ever run (also in
@@ -339,7 +340,7 @@ class Workflow:
             if item in cache.data:
                 del cache.data[item]
             else:
-                store.remove(item)
+                store_for(item).remove(item)
         return found
 
     def deleteAll(self, confirm: bool = False) -> list[str]:
@@ -391,29 +392,19 @@ def _looks_like_multi(cls: type[Task], params: Any) -> bool:
     return all(isinstance(v, Mapping) for v in params.values()) and not (set(params) & names)
 
 
-def _invalidate(tasks: list[Task], confirm: bool, action: str) -> bool:
-    unique = list(dict.fromkeys(tasks))
-    if confirm and unique and not confirm_prompt(action, unique):
-        print("Cancelled")
-        return False
-    for task in unique:
-        task.invalidate(confirm=False)
-    return True
-
-
 def _outputs_of_class(cls: type[TaskData]) -> list[str]:
     """The files (and in-memory outputs) written by tasks of class ``cls``, any parameters.
 
     They live in ``<base>/<target_dir or task family>/`` and start with ``<task family>_`` (the
     task id); files there of another class whose name extends this one are left alone.
     """
-    base = os.fspath(cls.path) if cls.path is not None else os.fspath(settings.dirpath)
-    group = getattr(cls, "task_group", None)
-    if group is not None:
-        base = os.path.join(base, "group=" + check_name(group, "task_group", cls.__name__))
-    folder = os.path.join(base, getattr(cls, "target_dir", None) or cls.task_family)
+    owner = f"task class {cls.__name__}"
+    # Spelled as a Path spells it, as the keys of in-memory outputs are (CacheTarget.key).
+    folder = os.fspath(
+        Path(output_folder(cls.path, cls.task_group, cls.target_dir, cls.task_family, owner))
+    )
     name = cls.task_family
-    with_id = settings.save_with_param and getattr(cls, "save_attrib", True)
+    with_id = names_with_id(cls)
     longer = [n for n in task_class_names() if n != name and n.startswith(f"{name}_")]
 
     def mine(filename: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,35 +12,43 @@ from d6tflow import cache, settings
 from d6tflow.graph import Graph, matching, taskflow_upstream
 from d6tflow.provenance import file_paths, output_folder
 from d6tflow.storage import store_for
+from d6tflow.targets import CacheTarget
 from d6tflow.task import Task
 from d6tflow.task_data import TaskData
 from d6tflow.utils import confirm_prompt
 
 
-def _invalidate(tasks: list[Task], confirm: bool, action: str) -> bool:
-    if not tasks:
-        return True
-    if confirm and not confirm_prompt(action, tasks):
+def invalidate_tasks(tasks: Iterable[Task], confirm: bool, action: str) -> bool:
+    """Delete the outputs of ``tasks`` (each once), after one prompt naming ``action`` when
+    ``confirm``; False if the user declined."""
+    unique = list(dict.fromkeys(tasks))
+    if confirm and unique and not confirm_prompt(action, unique):
         print("Cancelled")
         return False
-    for task in tasks:
+    for task in unique:
         task.invalidate(confirm=False)
     return True
 
 
 def invalidate_upstream(task: Task, confirm: bool = False) -> bool:
     """Delete the outputs of ``task`` and of every task upstream of it."""
-    return _invalidate(taskflow_upstream(task), confirm, f"invalidating upstream of {task!r}")
+    return invalidate_tasks(taskflow_upstream(task), confirm, f"invalidating upstream of {task!r}")
+
+
+def complete_between(task: Task, task_downstream: Task) -> list[Task]:
+    """The complete tasks on the paths from ``task_downstream`` down to ``task`` (both included;
+    ``task`` stands for every task of its class when it is not in the flow), upstream first."""
+    graph = Graph([task_downstream])
+    between = graph.between(matching(graph, task), task_downstream)
+    state = graph.complete_states()
+    return [t for t in graph.order if t in between and state[t]]
 
 
 def invalidate_downstream(task: Task, task_downstream: Task, confirm: bool = False) -> bool:
     """Delete the outputs of the complete tasks on the paths from ``task_downstream`` down to
     ``task`` (both included); other branches stay."""
-    graph = Graph([task_downstream])
-    between = graph.between(matching(graph, task), task_downstream)
-    state = graph.complete_states()
-    tasks = [t for t in graph.order if t in between and state[t]]
-    return _invalidate(tasks, confirm, f"invalidating {task!r} down to {task_downstream!r}")
+    tasks = complete_between(task, task_downstream)
+    return invalidate_tasks(tasks, confirm, f"invalidating {task!r} down to {task_downstream!r}")
 
 
 def invalidate_all(confirm: bool = True) -> bool:
@@ -105,7 +114,7 @@ def _files_of(roots: list[Task]) -> set[str]:
             continue
         output = task.output()
         targets = output.values() if isinstance(output, dict) else [output]
-        keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t.path, str))
+        keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t, CacheTarget))
         keep.add(os.path.abspath(task._meta_path()))
         if file_paths(task):
             folder = output_folder(task)

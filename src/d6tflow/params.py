@@ -450,6 +450,15 @@ class ChoiceParameter(Parameter):
         self._var_type = var_type
         super().__init__(*args, **kwargs)
 
+    @property
+    def choices(self) -> frozenset:
+        """The allowed values, converted with ``var_type``."""
+        return frozenset(self._choices)
+
+    @property
+    def var_type(self) -> type:
+        return self._var_type
+
     def parse(self, x: str) -> Any:
         return self.normalize(self._var_type(x))
 
@@ -480,6 +489,18 @@ class NumericalParameter(Parameter):
         self._min, self._max, self._var_type = min_value, max_value, var_type
         self._left_op, self._right_op = left_op, right_op
         super().__init__(*args, **kwargs)
+
+    @property
+    def min_value(self) -> Any:
+        return self._min
+
+    @property
+    def max_value(self) -> Any:
+        return self._max
+
+    @property
+    def var_type(self) -> type:
+        return self._var_type
 
     def parse(self, x: str) -> Any:
         return self.normalize(self._var_type(x))

@@ -22,7 +22,7 @@ from d6tflow.provenance import still_current
 from d6tflow.status import State, Status
 from d6tflow.summary import RunResult, TaskState, format_summary
 from d6tflow.task import Task, as_task_list
-from d6tflow.utils import confirm_prompt, gc_paused, gc_resumed
+from d6tflow.utils import confirm_prompt, gc_paused, gc_resumed, logger_level
 
 logger = logging.getLogger("d6tflow")
 
@@ -60,29 +60,31 @@ def run(
     (default: ``settings.rerun_stale``) only reports them and keeps their outputs.
     """
     options = {k: v for k, v in kwargs.items() if k not in _IGNORED_LUIGI_OPTIONS}
-    if options and executor is None:
+    if options and executor is None and workers <= 1:
         raise TypeError(
             f"d6tflow.run() got unknown argument(s) {sorted(options)}; did you mean forced=, "
-            "forced_all= or forced_all_upstream=?"
+            "forced_all= or forced_all_upstream=? (Executor options such as grace_period= apply "
+            "with workers > 1 or executor=...; with workers=1 tasks run in this process.)"
         )
     roots = as_task_list(tasks)
-    logger.setLevel(settings.log_level)
     summary = settings.execution_summary if execution_summary is None else execution_summary
     keep_stale = not (settings.rerun_stale if rerun_stale is None else rerun_stale)
     # d6tflow's own bookkeeping makes many objects and no cyclic garbage; the collector comes
     # back for tasks' run() (execute_task), for waits (_execute) and after the run, when the
     # graph is gone.
-    with gc_paused():
+    with gc_paused(), logger_level(logger, settings.log_level):
+        # Made first: an option the executor does not take stops the run before forced* deletes.
+        runner = get_executor(executor, workers=workers, run_flow=run, **options)
         graph = Graph(roots)
         to_reset = _tasks_to_reset(graph, roots, forced, forced_all, forced_all_upstream)
         if to_reset:
             if confirm and not confirm_prompt("invalidating tasks before the run", to_reset):
                 print("Aborted: nothing was run")
+                runner.shutdown()
                 return RunResult(cancelled=True)
             for task in to_reset:
                 task.invalidate(confirm=False)
-        chosen = get_executor(executor, workers=workers, run_flow=run, **options)
-        result = _execute(graph, chosen, keep_stale)
+        result = _execute(graph, runner, keep_stale)
         del graph, to_reset  # gone before the collector is back: it need not walk them
     result.summary = format_summary(result)
     if summary:

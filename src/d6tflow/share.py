@@ -205,14 +205,14 @@ def _extra_args(param: Parameter) -> str:
     """Constructor arguments a parameter class needs besides the default."""
     simple_types = {int: "int", float: "float", str: "str"}
     if isinstance(param, ChoiceParameter):
-        args = f", choices={sorted(param._choices, key=repr)!r}"
-        if param._var_type is not str and param._var_type in simple_types:
-            args += f", var_type={simple_types[param._var_type]}"
+        args = f", choices={sorted(param.choices, key=repr)!r}"
+        if param.var_type is not str and param.var_type in simple_types:
+            args += f", var_type={simple_types[param.var_type]}"
         return args
     if isinstance(param, NumericalParameter):
-        args = f", min_value={param._min!r}, max_value={param._max!r}"
-        if param._var_type in simple_types:
-            args += f", var_type={simple_types[param._var_type]}"
+        args = f", min_value={param.min_value!r}, max_value={param.max_value!r}"
+        if param.var_type in simple_types:
+            args += f", var_type={simple_types[param.var_type]}"
         return args
     return ""
 

@@ -59,26 +59,34 @@ class Target:
 
 
 class CacheTarget(Target):
-    """An output kept in memory in ``d6tflow.data``; ``path`` is a str key (as in the original)."""
+    """An output kept in memory in ``d6tflow.data``, under ``key``: the str of the ``path`` the
+    output would have on disk."""
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
+        # Normalized as a Path would be, so str(target.path) is the key, whatever the folder's
+        # spelling ("out/", "./out").
+        self.key = os.fspath(Path(path))
+
+    @cached_property
+    def path(self) -> Path:
+        """A ``pathlib.Path``, as every target's (``d6tflow.data`` takes it as a key too)."""
+        return Path(self.key)
 
     def exists(self) -> bool:
-        return self.path in cache.data
+        return self.key in cache.data
 
     def load(self, cached: bool = True, **kwargs: Any) -> Any:
         try:
-            return cache.data[self.path]
+            return cache.data[self.key]
         except KeyError:
-            raise _missing(self.path) from None
+            raise _missing(self.key) from None
 
     def save(self, obj: Any, **kwargs: Any) -> str:
-        cache.data[self.path] = obj
-        return self.path
+        cache.data[self.key] = obj
+        return self.key
 
     def invalidate(self) -> bool:
-        cache.data.pop(self.path, None)
+        cache.data.pop(self.key, None)
         return True
 
 

@@ -30,7 +30,8 @@ class _Naming(NamedTuple):
 
     folder: str
     prefix: str  # the folder with a trailing separator
-    names: tuple[tuple[str, str], ...]  # (persist key, file name after "<task id>-")
+    keys: tuple[str, ...]  # persist
+    ext: str
     with_id: bool
     fmt: Format | None
     outputs: dict[str, Any]  # by task id: the target, or {key: target}
@@ -65,6 +66,39 @@ def _data_dir(dirpath: Any) -> str:
 
 
 _last_data_dir: tuple[Any, str] = (None, "")
+
+
+# The naming rule, in one place: where a task class's outputs go and what its files are called.
+# TaskData applies it per task (and per class, for speed); the functional API's delete() uses it
+# to find every file a class ever wrote.
+
+
+def base_folder(path: Any, task_group: Any, owner: str) -> str:
+    """``<path or the data folder>[/group=<task_group>]``: the folder the output folders of a
+    task class (``owner`` names it in errors) go in."""
+    base = os.fspath(path) if path is not None else _data_dir(settings.dirpath)
+    if task_group is None:
+        return base
+    return os.path.join(base, "group=" + check_name(task_group, "task_group", owner))
+
+
+def output_folder(path: Any, task_group: Any, target_dir: Any, family: str, owner: str) -> str:
+    """``<base folder>/<target_dir or task family>/`` (with the trailing separator, so a file
+    name is simply appended): where the outputs of a task class go."""
+    if target_dir is not None:
+        target_dir = check_name(target_dir, "target_dir", owner, nested=True)
+    return _folder_of(base_folder(path, task_group, owner), target_dir or family)
+
+
+def names_with_id(task_or_class: Any) -> bool:
+    """Whether output file names start with the task id (``settings.save_with_param`` and the
+    class's ``save_attrib``); without it, every parameter setting shares one file."""
+    return bool(settings.save_with_param and getattr(task_or_class, "save_attrib", True))
+
+
+def output_file_name(key: str, ext: str, task_id: str | None) -> str:
+    """``<task id>-<key>.<ext>``, or ``<key>.<ext>`` when names leave the id out (None)."""
+    return f"{task_id}-{key}.{ext}" if task_id is not None else f"{key}.{ext}"
 
 
 # Which module's class writes each task family's outputs in each folder, and whether it is
@@ -187,26 +221,20 @@ class TaskData(Task):
         return self.format
 
     def _base_dir(self) -> str:
-        base = os.fspath(self.path) if self.path is not None else _data_dir(settings.dirpath)
-        group = self.task_group
-        if group is None:
-            return base
-        return os.path.join(base, "group=" + check_name(group, "task_group", self._owner()))
+        return base_folder(self.path, self.task_group, self._owner())
 
     def _owner(self) -> str:
         return f"task class {type(self).__name__}"
 
     def _output_folder(self) -> str:
         """``<base>/<target_dir or task_family>/``: where this task's outputs go."""
-        folder = self.target_dir
-        if folder is not None:
-            folder = check_name(folder, "target_dir", self._owner(), nested=True)
-        return _folder_of(self._base_dir(), folder or self.task_family)
+        return output_folder(
+            self.path, self.task_group, self.target_dir, self.task_family, self._owner()
+        )
 
     def _getpath(self, key: str, ext: str | None = None) -> str:
         ext = self._ext if ext is None else ext
-        with_id = settings.save_with_param and self.save_attrib
-        name = f"{self.task_id}-{key}.{ext}" if with_id else f"{key}.{ext}"
+        name = output_file_name(key, ext, self.task_id if names_with_id(self) else None)
         path = self._output_folder() + name
         if self.target_dir is None and "_" in self.task_family and not os.path.exists(path):
             # The original cut the folder name at the first underscore; find what it wrote there.
@@ -221,7 +249,7 @@ class TaskData(Task):
             # targets created their folder on construction.
             path = self._getpath(key)
             store_for(path).make_folder(os.path.dirname(path))
-            return self.target_class(path)
+            return self.target_class(Path(path))  # a Path, as the original passed
         fmt = get_format(self._format_name())
         path = self._getpath(key, fmt.ext if self.target_ext is None else self.target_ext)
         return CacheTarget(path) if fmt.in_memory else DataTarget(path, fmt)
@@ -282,8 +310,14 @@ class TaskData(Task):
             if naming.fmt is None:
                 found = files_of(self.output())
             else:
-                stem = naming.prefix + self.task_id + "-" if naming.with_id else naming.prefix
-                found = ({key: stem + name for key, name in naming.names}, naming.folder)
+                task_id = self.task_id if naming.with_id else None
+                found = (
+                    {
+                        key: naming.prefix + output_file_name(key, naming.ext, task_id)
+                        for key in naming.keys
+                    },
+                    naming.folder,
+                )
             _remember(naming.files, self.task_id, found)
         return found
 
@@ -312,11 +346,10 @@ class TaskData(Task):
         if fmt is None or fmt.in_memory or (self.target_dir is None and "_" in self.task_family):
             # Custom targets, in-memory outputs and folders the original may have named
             # differently (see _getpath) take the general way, target by target.
-            return _Naming("", "", (), False, None, {}, {})
+            return _Naming("", "", (), "", False, None, {}, {})
         ext = fmt.ext if self.target_ext is None else self.target_ext
-        names = tuple((key, f"{key}.{ext}") for key in persist)
-        with_id = bool(settings.save_with_param and self.save_attrib)
-        return _Naming(prefix[: -len(os.sep)], prefix, names, with_id, fmt, {}, {})
+        with_id = names_with_id(self)
+        return _Naming(prefix[: -len(os.sep)], prefix, tuple(persist), ext, with_id, fmt, {}, {})
 
     def _forget_derived(self) -> None:
         super()._forget_derived()

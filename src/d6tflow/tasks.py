@@ -109,9 +109,12 @@ class TaskAggregator(Task):
     def outputLoad(self, keys: Any = None, as_dict: bool = False, cached: bool = False) -> list:
         return [t.outputLoad(keys=keys, as_dict=as_dict, cached=cached) for t in self._yielded()]
 
-    def invalidate(self, confirm: bool = True) -> None:
-        for task in self._yielded():
-            task.invalidate(confirm=confirm)
+    def invalidate(self, confirm: bool = True) -> bool:
+        """Delete the outputs of every yielded task (each asks first unless ``confirm=False``);
+        True if all of them were deleted, as :meth:`TaskData.invalidate` answers for one."""
+        answers = [task.invalidate(confirm=confirm) for task in self._yielded()]
+        return all(answer is not False for answer in answers)  # a task of yours may return None
 
-    def reset(self, confirm: bool = True) -> None:
-        self.invalidate(confirm=confirm)
+    def reset(self, confirm: bool = True) -> bool:
+        """Same as :meth:`invalidate`."""
+        return self.invalidate(confirm=confirm)

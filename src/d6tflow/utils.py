@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -20,6 +21,17 @@ __all__ = [
 _pauses: list[bool] = []
 # Objects made during a pause (and still alive) above which they count as long-lived.
 _PROMOTE_AFTER = 10_000
+
+
+@contextlib.contextmanager
+def logger_level(logger: logging.Logger, level: int | str) -> Iterator[None]:
+    """``logger`` at ``level`` inside the block, and back at the user's level after it."""
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 @contextlib.contextmanager

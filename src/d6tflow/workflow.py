@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING, Any
 from d6tflow import settings
 from d6tflow.display import preview as _preview
 from d6tflow.errors import TaskNotCompleteError
-from d6tflow.graph import Graph, taskflow_downstream, taskflow_upstream
-from d6tflow.invalidation import invalidate_downstream, invalidate_upstream
+from d6tflow.graph import Graph, taskflow_upstream
+from d6tflow.invalidation import (
+    complete_between,
+    invalidate_downstream,
+    invalidate_tasks,
+    invalidate_upstream,
+)
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
 from d6tflow.status import counts_as_done
 from d6tflow.task import Task, check_name
 from d6tflow.task_data import load_meta
-from d6tflow.utils import confirm_prompt, map_structure, params_generator_multiple
+from d6tflow.utils import map_structure, params_generator_multiple
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +48,16 @@ class MultiRunResult(dict):
         return all(bool(r) for r in self.values())
 
 
-def _split_result(result: RunResult, roots_by_name: Mapping[Any, list[Task]]) -> MultiRunResult:
+def run_together(
+    roots_by_name: Mapping[Any, list[Task]], *args: Any, **options: Any
+) -> MultiRunResult:
+    """Run named groups of root tasks in one ``d6tflow.run`` (a task in several groups runs
+    once) and give each group its part of the result; ``args``/``options`` go to ``run``."""
+    all_roots = list(dict.fromkeys(t for group in roots_by_name.values() for t in group))
+    return split_result(_run(all_roots, *args, **options), roots_by_name)
+
+
+def split_result(result: RunResult, roots_by_name: Mapping[Any, list[Task]]) -> MultiRunResult:
     """One RunResult per named group of roots, cut from the result of a run of all of them."""
     out = MultiRunResult()
     for name, roots in roots_by_name.items():
@@ -53,6 +67,7 @@ def _split_result(result: RunResult, roots_by_name: Mapping[Any, list[Task]]) ->
         members = set(Graph(roots).deps)
         out[name] = RunResult(
             status={t: s for t, s in result.status.items() if t in members},
+            reasons={t: r for t, r in result.reasons.items() if t in members},
             failures=[f for f in result.failures if f.task in members],
             summary=result.summary,
             duration=result.duration,
@@ -60,7 +75,7 @@ def _split_result(result: RunResult, roots_by_name: Mapping[Any, list[Task]]) ->
     return out
 
 
-def _load_all(task: Task, keys: Any, as_dict: bool, cached: bool) -> dict[str, Any]:
+def load_all(task: Task, keys: Any, as_dict: bool, cached: bool) -> dict[str, Any]:
     """``{key: outputLoad()}`` for ``task`` and every task upstream of it.
 
     The key is the class name; when the flow holds several tasks of one class (different
@@ -213,7 +228,7 @@ class Workflow:
         given as classes too. An instance runs with its own parameters, in this flow's folder."""
         return _run(
             self._get_tasks(tasks),
-            forced=None if forced is None else self._get_tasks(forced),
+            forced=_forced_in([self], forced),
             forced_all=forced_all,
             forced_all_upstream=forced_all_upstream,
             confirm=confirm,
@@ -262,7 +277,7 @@ class Workflow:
         When the flow holds several tasks of one class (different parameters), those are keyed
         by their task id (``TaskTrain_gbm_1b2c3d4e5f``) so that none hides another.
         """
-        return _load_all(self.get_task(task), keys, as_dict, cached)
+        return load_all(self.get_task(task), keys, as_dict, cached)
 
     # -- invalidation ----------------------------------------------------------------------------
 
@@ -392,6 +407,7 @@ class WorkflowMulti:
         parallel.
         """
         options = dict(
+            forced_all=forced_all,
             forced_all_upstream=forced_all_upstream,
             confirm=confirm,
             workers=workers,
@@ -400,19 +416,10 @@ class WorkflowMulti:
             **kwargs,
         )
         if flow is not None:
-            return self.get_flow(flow).run(tasks, forced=forced, forced_all=forced_all, **options)
+            return self.get_flow(flow).run(tasks, forced=forced, **options)
+        flows = self.workflow_objs.values()
         roots = {name: w._get_tasks(tasks) for name, w in self.workflow_objs.items()}
-        all_roots = list(dict.fromkeys(t for group in roots.values() for t in group))
-        if forced_all and not forced_all_upstream:
-            forced_tasks: Any = all_roots
-        elif forced is not None:
-            forced_tasks = list(
-                dict.fromkeys(t for w in self.workflow_objs.values() for t in w._get_tasks(forced))
-            )
-        else:
-            forced_tasks = None
-        result = _run(all_roots, forced=forced_tasks, **options)
-        return _split_result(result, roots)
+        return run_together(roots, forced=_forced_in(flows, forced), **options)
 
     # -- outputs ---------------------------------------------------------------------------------
 
@@ -500,7 +507,7 @@ class WorkflowMulti:
         """Delete ``task``'s outputs in one flow, or in every flow (one confirmation)."""
         if flow is not None:
             return self.get_flow(flow).reset(task, confirm=confirm)
-        return self._invalidate(
+        return invalidate_tasks(
             [w.get_task(task) for w in self.workflow_objs.values()], confirm, "resetting"
         )
 
@@ -509,35 +516,36 @@ class WorkflowMulti:
     ) -> bool:
         """Delete the outputs of ``task`` and everything upstream of it, in one flow or all."""
         tasks = [t for w in self._flows(flow).values() for t in taskflow_upstream(w.get_task(task))]
-        return self._invalidate(tasks, confirm, "resetting upstream")
+        return invalidate_tasks(tasks, confirm, "resetting upstream")
 
     def reset_downstream(
         self,
         task: TaskClass | None = None,
         flow: Any = None,
-        confirm: bool = False,
         task_downstream: TaskClass | None = None,
+        confirm: bool = False,
     ) -> bool:
         """Delete the outputs of ``task`` and of the tasks between it and ``task_downstream``
-        (default: the default task), in one flow or all."""
+        (default: the default task), in one flow or all. The arguments are those of
+        :meth:`Workflow.reset_downstream`, in its order, with ``flow`` after ``task`` as in every
+        method here."""
+        if isinstance(task_downstream, bool):
+            # reset_downstream(task, flow, confirm): the original's order, before task_downstream
+            # was an argument here; a bool is never a task class.
+            task_downstream, confirm = None, task_downstream
         tasks = [
             t
             for w in self._flows(flow).values()
-            for t in taskflow_downstream(
-                w.get_task(task), w.get_task(task_downstream), only_complete=True
-            )
+            for t in complete_between(w.get_task(task), w.get_task(task_downstream))
         ]
-        return self._invalidate(tasks, confirm, "resetting downstream")
+        return invalidate_tasks(tasks, confirm, "resetting downstream")
 
-    @staticmethod
-    def _invalidate(tasks: Iterable[Task], confirm: bool, action: str) -> bool:
-        unique = list(dict.fromkeys(tasks))
-        if confirm and unique and not confirm_prompt(action, unique):
-            print("Cancelled")
-            return False
-        for t in unique:
-            t.invalidate(confirm=False)
-        return True
+
+def _forced_in(flows: Iterable[Workflow], forced: Any) -> list[Task] | None:
+    """``forced`` (classes or instances) as the tasks of each of ``flows``."""
+    if forced is None:
+        return None
+    return list(dict.fromkeys(t for w in flows for t in w._get_tasks(forced)))
 
 
 def _check_task_class(task: Any, where: str) -> None:

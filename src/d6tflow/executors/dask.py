@@ -34,13 +34,13 @@ from urllib.parse import urlparse
 
 from d6tflow import settings
 from d6tflow.errors import D6tflowError
-from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome, execute_task
+from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome
 from d6tflow.executors.shipping import (
     Environment,
     Returned,
     WorkerDiedError,
     memory_targets,
-    pack,
+    ship_or_finish,
     unpack,
 )
 from d6tflow.executors.worker import run_shipment, skip_main
@@ -238,17 +238,9 @@ class DaskExecutor(Executor):
     # -- running -----------------------------------------------------------------------------------
 
     def submit(self, task: Any) -> Future | FinishedFuture:
-        if getattr(task, "_run_is_graph_only", False):
-            return FinishedFuture(execute_task(task, self.run_flow))
-        self._connect()
-        if self._remote_hosts and hasattr(task, "_base_dir"):
-            self._check_reachable(task._base_dir())  # a task or flow with its own path=
-        try:
-            if self._env is None:
-                self._env = Environment.capture(absolute_paths=True, sources=True)  # a run's
-            shipment = pack(task, self._env, self.run_flow)
-        except Exception as e:
-            return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
+        shipment = ship_or_finish(task, self._run_env, self.run_flow, self._check_task)
+        if isinstance(shipment, FinishedFuture):
+            return shipment
         number = next(self._numbers)
         outer: Future = Future()
         key = f"d6tflow-{task.task_id}-{self._token}-{number}"
@@ -262,6 +254,16 @@ class DaskExecutor(Executor):
             self._inflight[number] = (task, outer, remote)
         remote.add_done_callback(lambda fut: self._on_done(number, fut))
         return outer
+
+    def _check_task(self, task: Any) -> None:
+        self._connect()
+        if self._remote_hosts and hasattr(task, "_base_dir"):
+            self._check_reachable(task._base_dir())  # a task or flow with its own path=
+
+    def _run_env(self) -> Environment:
+        if self._env is None:
+            self._env = Environment.capture(absolute_paths=True, sources=True)  # a run's
+        return self._env
 
     def _on_done(self, number: int, remote: Any) -> None:
         """Runs in a thread of the client: must never raise."""

@@ -39,13 +39,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome, execute_task
+from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome
 from d6tflow.executors.shipping import (
     Environment,
     Returned,
     Shipment,
     WorkerDiedError,
-    pack,
+    ship_or_finish,
     unpack,
 )
 from d6tflow.executors.worker import init_worker, run_shipment, skip_main
@@ -124,17 +124,9 @@ class ProcessExecutor(Executor):
     # -- submitting ------------------------------------------------------------------------------
 
     def submit(self, task: Any) -> Future | FinishedFuture:
-        if getattr(task, "_run_is_graph_only", False):
-            # nothing to run: no need for a worker
-            return FinishedFuture(execute_task(task, self.run_flow))
-        try:
-            if self._env is None:
-                self._env = Environment.capture()  # once per run: it holds still meanwhile
-            shipment = pack(task, self._env, self.run_flow)
-        except Exception as e:
-            import traceback
-
-            return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
+        shipment = ship_or_finish(task, self._run_env, self.run_flow)
+        if isinstance(shipment, FinishedFuture):
+            return shipment
         job = _Job(next(self._numbers), task, shipment, Future())
         with self._lock:
             self._inflight[job.number] = job
@@ -142,6 +134,11 @@ class ProcessExecutor(Executor):
             shipment.marker = os.path.join(self._markers, str(job.number))
             self._dispatch(job)
         return job.outer
+
+    def _run_env(self) -> Environment:
+        if self._env is None:
+            self._env = Environment.capture()  # once per run: it holds still meanwhile
+        return self._env
 
     def _dispatch(self, job: _Job) -> None:
         """Hand the job to the current pool (under the lock); a fresh pool if it broke."""

@@ -31,13 +31,15 @@ import sys
 import types
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from d6tflow import cache, settings
 from d6tflow.errors import D6tflowError
-from d6tflow.executors.base import TaskOutcome
+from d6tflow.executors.base import FinishedFuture, TaskOutcome, execute_task
+from d6tflow.protocol import runs_nothing
 
 logger = logging.getLogger("d6tflow")
 
@@ -344,8 +346,8 @@ def pack(task: Any, env: Environment | None = None, run_flow: Any = None) -> Shi
     inputs = {}
     for dep in task._graph_deps():
         for key, target in memory_targets(dep).items():
-            if target.path in cache.data:
-                inputs[(dep.task_id, key)] = cache.data[target.path]
+            if target.key in cache.data:
+                inputs[(dep.task_id, key)] = cache.data[target.key]
     try:
         task_blob = dumps_task(task, env.classes)
     except Exception as e:
@@ -375,6 +377,30 @@ def pack(task: Any, env: Environment | None = None, run_flow: Any = None) -> Shi
         sources=env.sources,
         run_flow=run_flow,
     )
+
+
+def ship_or_finish(
+    task: Any,
+    env: Callable[[], Environment],
+    run_flow: Any,
+    check: Callable[[Any], None] | None = None,
+) -> Shipment | FinishedFuture:
+    """The start of ``submit`` for executors that run tasks in other processes: the task packed
+    for a worker, or its outcome when it needs none (an aggregator's run only yields tasks) or
+    cannot travel (it, or an in-memory input, does not pickle: the task fails, the run goes on).
+    ``env()`` gives the run's :class:`Environment`, captured once by the executor; ``check(task)``
+    runs first, and what it raises stops the run (e.g. a folder the workers cannot reach).
+    ``run_flow``: the executor's, for the tasks the task yields."""
+    if runs_nothing(task):
+        return FinishedFuture(execute_task(task, run_flow))
+    if check is not None:
+        check(task)
+    try:
+        return pack(task, env(), run_flow)
+    except Exception as e:
+        import traceback
+
+        return FinishedFuture(TaskOutcome(error=e, traceback=traceback.format_exc()))
 
 
 def _with_absolute_path(task: Any) -> Any:
@@ -421,7 +447,7 @@ def unpack(task: Any, returned: Returned) -> TaskOutcome:
             return TaskOutcome(error=RemoteTaskError(type(e).__name__, message), traceback=message)
         targets = memory_targets(task)
         for key, obj in outputs.items():
-            cache.data[targets[key].path] = obj
+            cache.data[targets[key].key] = obj
     return TaskOutcome(ran=returned.ran)
 
 

@@ -219,9 +219,9 @@ def run_shipment(shipment: Shipment, chdir: bool = True) -> Returned:
             if outcome.error is not None:
                 return _failure(outcome.error, traceback_text=outcome.traceback)
             outputs = {
-                key: cache.data[target.path]
+                key: cache.data[target.key]
                 for key, target in memory_targets(task).items()
-                if target.path in cache.data
+                if target.key in cache.data
             }
             return _success(task, outcome, outputs)
     except _Terminated:
@@ -237,8 +237,8 @@ def _keys_of(task: Any, inputs: dict) -> dict[str, Any]:
         for dep in task._graph_deps():
             for key, target in memory_targets(dep).items():
                 if (dep.task_id, key) in inputs:
-                    placed[target.path] = inputs[(dep.task_id, key)]
-    own = {target.path: None for target in memory_targets(task).values()}
+                    placed[target.key] = inputs[(dep.task_id, key)]
+    own = {target.key: None for target in memory_targets(task).values()}
     return {**own, **placed}
 
 
