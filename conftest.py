@@ -1,5 +1,6 @@
 """Every test, and every Python block of README.md and docs/, runs in its own temporary working
-directory with a fresh data folder and default settings, so none sees another's outputs."""
+directory with a fresh data folder and default settings, so none sees another's outputs. In those
+blocks, a comment after ``print(...)`` is the output it must write (tests/doc_prints.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 
 import d6tflow
 from d6tflow import cache, settings, store
+
+pytest_plugins = ["tests.doc_prints"]
 
 
 @pytest.fixture(autouse=True)

@@ -52,9 +52,18 @@ def verify(tasks: Any = None, folder: str | os.PathLike | None = None) -> list[d
     """Re-hash outputs in full and list those that no longer match their manifest.
 
     ``tasks``: a task or list of tasks (checks them and everything upstream); default: every
-    manifest under the data folder. Returns a list (empty when all is well) of
-    ``{"task_id", "output", "file", "problem"}``; a mismatching task is also PENDING in preview,
-    and ``outputLoad`` refuses it.
+    manifest under ``folder`` (default: the data folder; ignored when ``tasks`` are given).
+    Outputs without a record (legacy) and damaged records are not checked. Returns a list,
+    empty when all is well, of ``{"task_id", "output", "file", "problem"}``; ``problem`` is
+    ``"missing"``, ``"size <n> bytes, written as <m>"`` or ``"content differs from what was
+    written"``.
+
+    A state check hashes an output only when its size or modification time differs from the
+    record, so such a mismatch also makes the task PENDING in ``preview`` and ``outputLoad``
+    refuses it. An output whose content changed while its size and time stayed the same (times
+    restored by hand, a disk error) is found only here.
+
+    >>> d6tflow.verify()  # [] when every recorded output has the content it was written with
     """
     problems = []
     for manifest, manifest_folder in _manifests_to_check(tasks, folder):

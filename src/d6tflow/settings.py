@@ -27,7 +27,8 @@ rerun_stale: bool = True
 #: survives the process being killed at any point; after a power loss the last commits may be
 #: lost, and are then found missing or changed and rerun. See docs/provenance.md.
 durable: bool = False
-#: Level of the ``d6tflow`` logger while a flow runs.
+#: Level of the ``d6tflow`` logger while ``d6tflow.run`` works; the level the logger had before
+#: the run is restored after it.
 log_level: str = "WARNING"
 
 isinit: bool = False

@@ -106,8 +106,9 @@ class Workflow:
     >>> df = flow.outputLoad(TaskPreprocess)   # any upstream task, same parameters
 
     ``path`` puts this flow's outputs in another folder, ``env`` in a sub-folder ``env=<env>``
-    of it (or of the data folder); both apply only to tasks this Workflow builds. A task class
-    with its own class-level ``path`` keeps it.
+    of it (without ``path``: of the default task's class-level ``path`` if it has one, else of
+    the data folder). Either applies to the tasks this Workflow builds and everything upstream
+    of them, replacing a class-level ``path`` of theirs, and to no task built elsewhere.
     """
 
     def __init__(
