@@ -14,8 +14,9 @@ with :func:`register` and use it from a task with ``format = "<name>"``::
             import pandas as pd
             return pd.read_feather(path, **kwargs)
 
-``save`` receives a temporary path (a str) next to the final one; d6tflow renames it into place once
-``save`` returns, so a crash mid-write never leaves a file that counts as complete.
+``save`` receives a temporary path (a str) next to the final one. Outside a run d6tflow renames it
+into place once ``save`` returns; inside a task's ``run()`` it waits until the task commits with
+its record. Either way a crash mid-write never leaves a file that counts as complete.
 """
 
 from __future__ import annotations
