@@ -1,17 +1,101 @@
 """One exception hierarchy for d6tflow.
 
-Each error subclasses the built-in exception the original d6tflow raised in the same situation
-(RuntimeError, ValueError, TypeError), so ``except RuntimeError`` in existing user code
-keeps working.
+Every error d6tflow raises on purpose is a :class:`D6tflowError` and also a subclass of the
+built-in exception d6tflow (and, where it said so, the original d6tflow) raised in the same
+situation: ``RuntimeError``, ``ValueError``, ``TypeError``, ``KeyError``, ``FileNotFoundError``…
+so ``except ValueError`` in existing user code keeps working. docs/running.md ("Errors") lists
+them. This module imports nothing from d6tflow: every layer may raise these.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+__all__ = [
+    "ConfigurationError",
+    "CycleError",
+    "D6tflowError",
+    "DataFolderNotSharedError",
+    "FlowFailedError",
+    "FolderNameError",
+    "InvalidArgumentError",
+    "MetadataMissingError",
+    "MissingArgumentError",
+    "MissingDependencyError",
+    "MissingFileError",
+    "MissingParameterError",
+    "NoOutputFormatError",
+    "NotShippableError",
+    "OutputError",
+    "OutputKeyError",
+    "OutputsNotSavedError",
+    "ParameterError",
+    "PersistMismatchError",
+    "RemoteTaskError",
+    "TaskDefinitionError",
+    "TaskFailure",
+    "TaskFamilyClashError",
+    "TaskNotCompleteError",
+    "UnknownExecutorError",
+    "UnknownNameError",
+    "UnknownTaskClassError",
+    "UsageError",
+    "WorkerDiedError",
+]
+
 
 class D6tflowError(Exception):
     """Base class of every error d6tflow raises on purpose."""
+
+
+class UsageError(D6tflowError, TypeError):
+    """A d6tflow function got the wrong kind of argument (a task class where an instance is
+    needed, or the reverse; an unknown keyword; something that is not a task, flow or format)."""
+
+
+class MissingArgumentError(UsageError, IndexError):
+    """A call needs at least one task, function or flow and got none (``@d6tflow.requires()``,
+    ``@flow.requires()``, ``invalidate_orphans()``). An ``IndexError`` too, as the original's
+    ``d6tflow.requires()`` raised."""
+
+
+class InvalidArgumentError(D6tflowError, ValueError):
+    """An argument has the right type but a value d6tflow cannot use (``forced=`` a task outside
+    the flow, ``start_method='fork'``)."""
+
+
+class UnknownNameError(D6tflowError, KeyError):
+    """A name d6tflow looks up is not registered: a format, a flow of a ``WorkflowMulti``, a
+    function of a functional ``Workflow``."""
+
+    def __str__(self) -> str:  # KeyError would otherwise show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownExecutorError(UnknownNameError, ValueError):
+    """``executor=`` names no registered executor."""
+
+
+class UnknownTaskClassError(UnknownNameError, ValueError):
+    """No task class of that name was defined in this process."""
+
+
+class ConfigurationError(D6tflowError, RuntimeError):
+    """The call needs a setting that is not there: a ``Workflow`` without a default task, or
+    ``set_dir`` while d6tpipe manages the data folder."""
+
+
+class MissingFileError(D6tflowError, FileNotFoundError):
+    """A file d6tflow reads is not there: a ``FlowImport`` module, a Dask output folder."""
+
+
+class MetadataMissingError(MissingFileError):
+    """``metaLoad()``: an upstream task saved no metadata (it never called ``metaSave``)."""
+
+
+class MissingDependencyError(D6tflowError, ImportError):
+    """An optional package a feature needs is not installed (``executor='dask'`` without
+    ``distributed``)."""
 
 
 class ParameterError(D6tflowError, ValueError):
@@ -24,6 +108,10 @@ class MissingParameterError(ParameterError):
 
 class TaskDefinitionError(D6tflowError, TypeError):
     """A task class or a ``requires()`` result is not usable as written."""
+
+
+class NoOutputFormatError(TaskDefinitionError):
+    """A task or target class has no output format to save and load with."""
 
 
 class TaskFamilyClashError(TaskDefinitionError):
@@ -53,6 +141,18 @@ class TaskNotCompleteError(D6tflowError, RuntimeError):
 
 class OutputError(D6tflowError, RuntimeError):
     """Saving or loading an output failed, or run() finished without saving its outputs."""
+
+
+class OutputKeyError(D6tflowError, IndexError, KeyError):
+    """A key asked for is not one of the task's ``persist`` names (``outputLoad(keys=...)``,
+    ``inputLoad(task=...)``). An ``IndexError``, as in the original."""
+
+    def __str__(self) -> str:  # KeyError would otherwise show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class PersistMismatchError(D6tflowError, ValueError):
+    """``save(dict)`` got keys that are not exactly the task's ``persist`` names."""
 
 
 class OutputsNotSavedError(OutputError):
@@ -98,3 +198,31 @@ class FlowFailedError(D6tflowError, RuntimeError):
     @property
     def exceptions(self) -> list[BaseException]:
         return [f.exception for f in self.failures]
+
+
+class RemoteTaskError(D6tflowError, RuntimeError):
+    """A task failed in a worker process with an exception that could not be sent back as it is.
+
+    ``type_name``, ``message`` and ``remote_traceback`` describe the original exception.
+    """
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = ""):
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.type_name, self.message, self.remote_traceback))
+
+
+class WorkerDiedError(D6tflowError, RuntimeError):
+    """The process running a task died (killed, out of memory, a crash in native code)."""
+
+
+class NotShippableError(D6tflowError, TypeError):
+    """A task, or an in-memory object it needs, cannot be pickled to go to a worker process."""
+
+
+class DataFolderNotSharedError(D6tflowError, ValueError):
+    """Dask workers on other machines cannot reach the data folder."""

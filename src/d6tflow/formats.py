@@ -26,6 +26,8 @@ import os
 import pickle
 from typing import Any, ClassVar, TypeVar
 
+from d6tflow.errors import MissingFileError, UnknownNameError, UsageError
+
 __all__ = ["Format", "get_format", "register", "registered_formats"]
 
 _registry: dict[str, Format] = {}
@@ -53,7 +55,7 @@ class Format:
 def register(cls: F) -> F:
     """Class decorator: make a :class:`Format` available to tasks by its ``name``."""
     if not (isinstance(cls, type) and issubclass(cls, Format)) or not cls.name or not cls.ext:
-        raise TypeError(f"{cls!r} must subclass d6tflow.formats.Format and set name and ext")
+        raise UsageError(f"{cls!r} must subclass d6tflow.formats.Format and set name and ext")
     _registry[cls.name] = cls()
     return cls
 
@@ -66,7 +68,7 @@ def get_format(name: str | Format) -> Format:
         return _registry[name]
     except KeyError:
         known = ", ".join(sorted(_registry))
-        raise KeyError(
+        raise UnknownNameError(
             f"No format named {name!r}. Known formats: {known}. "
             "Register your own with @d6tflow.formats.register."
         ) from None
@@ -214,5 +216,5 @@ class DaskParquetFormat(Format):
         import dask.dataframe as dd
 
         if not os.path.exists(path):  # read_parquet would say less
-            raise FileNotFoundError(path)
+            raise MissingFileError(f"No such output folder: {path} (run the task first)")
         return dd.read_parquet(path, **kwargs)

@@ -29,6 +29,7 @@ from typing import Any
 
 from d6tflow import cache, inherit
 from d6tflow.display import preview as _preview
+from d6tflow.errors import MissingArgumentError, TaskDefinitionError, UnknownNameError, UsageError
 from d6tflow.graph import taskflow_upstream
 from d6tflow.invalidation import invalidate_tasks
 from d6tflow.params import Parameter
@@ -70,14 +71,14 @@ class Workflow:
         """Turn the function into a task of type ``task_type`` (any TaskData subclass, e.g.
         ``d6tflow.tasks.TaskPqPandas`` or your own). Put it on top of the other decorators."""
         if not (isinstance(task_type, type) and issubclass(task_type, TaskData)):
-            raise TypeError(
+            raise UsageError(
                 f"@flow.task({task_type!r}): pass a task type such as "
                 "d6tflow.tasks.TaskPqPandas or another subclass of d6tflow.tasks.TaskData"
             )
 
         def decorate(func: Callable) -> Callable:
             if hasattr(func, "task_class"):
-                raise TypeError(f"@flow.task is applied twice to {func.__name__}")
+                raise TaskDefinitionError(f"@flow.task is applied twice to {func.__name__}")
             raw = _unwrap(func)
             cls = type(
                 raw.__name__,
@@ -113,7 +114,7 @@ class Workflow:
         """The functions this one depends on: ``requires(f1)``, ``requires(f1, f2)`` or
         ``requires({"name1": f1, "name2": f2})``. Their parameters are inherited."""
         if not funcs:
-            raise TypeError("@flow.requires() needs at least one decorated function")
+            raise MissingArgumentError("@flow.requires() needs at least one decorated function")
         if isinstance(funcs[0], Mapping):
             return self._configure("requires", {k: self._step(f) for k, f in funcs[0].items()})
         return self._configure("requires", [self._step(f) for f in funcs])
@@ -162,14 +163,14 @@ class Workflow:
             try:
                 return self.steps[func]
             except KeyError:
-                raise KeyError(
+                raise UnknownNameError(
                     f"No function named {func!r} in this flow; decorated so far: "
                     f"{sorted(self.steps)}"
                 ) from None
         cls = getattr(func, "task_class", None)
         if cls is None:
             name = getattr(func, "__name__", repr(func))
-            raise TypeError(
+            raise UsageError(
                 f"{name} is not a flow task: decorate it with @flow.task(d6tflow.tasks.<Type>) "
                 "(on top of the other decorators), before it is used"
             )
@@ -378,7 +379,7 @@ def _wrap(func: Callable, cls: type[TaskData] | None) -> Callable:
 def _check_params(params: Mapping[str, Any]) -> None:
     for name, param in params.items():
         if not isinstance(param, Parameter):
-            raise TypeError(
+            raise TaskDefinitionError(
                 f"parameter {name!r}: expected a parameter such as d6tflow.IntParameter("
                 f"default=0), got {param!r}"
             )

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from d6tflow.errors import MissingArgumentError, UsageError
 from d6tflow.task import Task
 
 __all__ = ["clone_parent", "dict_inherits", "dict_requires", "inherits", "requires"]
@@ -15,10 +16,10 @@ T = Any  # a task class
 
 def _check_classes(decorator: str, tasks: tuple) -> None:
     if not tasks:
-        raise IndexError(f"@d6tflow.{decorator}() needs at least one task class")
+        raise MissingArgumentError(f"@d6tflow.{decorator}() needs at least one task class")
     for task in tasks:
         if not (isinstance(task, type) and issubclass(task, Task)):
-            raise TypeError(f"@d6tflow.{decorator}: {task!r} is not a task class")
+            raise UsageError(f"@d6tflow.{decorator}: {task!r} is not a task class")
 
 
 def _copy_params(target: type[Task], sources: list[type[Task]]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from d6tflow import cache, settings
+from d6tflow.errors import MissingArgumentError, UsageError
 from d6tflow.graph import Graph, matching, taskflow_upstream
 from d6tflow.provenance import file_paths, output_folder
 from d6tflow.storage import store_for
@@ -75,7 +76,7 @@ def invalidate_orphans(tasks: Any = None, confirm: bool = True) -> list[Path]:
     ``confirm=False``); returns the files deleted.
     """
     if tasks is None:
-        raise TypeError(
+        raise MissingArgumentError(
             "invalidate_orphans needs the tasks (or flows) whose outputs to keep, e.g. "
             "invalidate_orphans([TaskTrain()]); to delete everything use invalidate_all()"
         )
@@ -103,7 +104,7 @@ def _tasks_of(items: Any) -> list[Task]:
             task = item.get_task()
             found.extend(task.values() if isinstance(task, dict) else [task])
         else:
-            raise TypeError(f"invalidate_orphans: {item!r} is not a task or a flow")
+            raise UsageError(f"invalidate_orphans: {item!r} is not a task or a flow")
     return found
 
 

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from d6tflow.errors import D6tflowError
+from d6tflow.errors import OutputKeyError
 from d6tflow.targets import Target
-
-
-class OutputKeyError(D6tflowError, IndexError, KeyError):
-    """A key asked for is not one of the task's ``persist`` names."""
-
-    def __str__(self) -> str:  # KeyError would otherwise show the message in quotes
-        return str(self.args[0])
 
 
 def _check_keys(who: Any, wanted: list[str], available: list[str]) -> None:

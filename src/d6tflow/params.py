@@ -177,7 +177,7 @@ class BoolParameter(Parameter):
         s = str(x).lower()
         if s in ("true", "false"):
             return s == "true"
-        raise ValueError(f"cannot interpret {x!r} as a boolean (use True or False)")
+        raise ParameterError(f"cannot interpret {x!r} as a boolean (use True or False)")
 
     def normalize(self, x: Any) -> bool:
         try:
@@ -282,7 +282,9 @@ class DateInterval:
             return cls(date(y, mo, 1), date(y + mo // 12, mo % 12 + 1, 1), s)
         if m := re.fullmatch(r"(\d{4})", s):
             return cls(date(int(s), 1, 1), date(int(s) + 1, 1, 1), s)
-        raise ValueError(f"{s!r} is not a date interval (e.g. 2020-01-02, 2020-W03, 2020-01, 2020)")
+        raise ParameterError(
+            f"{s!r} is not a date interval (e.g. 2020-01-02, 2020-W03, 2020-01, 2020)"
+        )
 
     def dates(self) -> list[datetime.date]:
         days = (self.date_b - self.date_a).days
@@ -326,7 +328,7 @@ class TimeDeltaParameter(Parameter):
             return datetime.timedelta(weeks=w, days=d, hours=h, minutes=m, seconds=s)
         parts = re.findall(r"(\d+)\s*([wdhms])[a-z]*", x.strip().lower())
         if not parts or re.sub(r"(\d+)\s*([wdhms])[a-z]*|\s", "", x.lower()):
-            raise ValueError(f"{x!r} is not a time delta (e.g. '1 w 2 d' or 'P1DT2H')")
+            raise ParameterError(f"{x!r} is not a time delta (e.g. '1 w 2 d' or 'P1DT2H')")
         return datetime.timedelta(**{self._units[u]: int(n) for n, u in parts})
 
     def serialize(self, x: datetime.timedelta) -> str:
@@ -431,7 +433,9 @@ class EnumParameter(Parameter):
             return self._enum[x]
         except KeyError:
             names = ", ".join(self._enum.__members__)
-            raise ValueError(f"{x!r} is not a member of {self._enum.__name__} ({names})") from None
+            raise ParameterError(
+                f"{x!r} is not a member of {self._enum.__name__} ({names})"
+            ) from None
 
     def serialize(self, x: enum.Enum) -> str:
         return x.name

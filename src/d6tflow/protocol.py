@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from d6tflow.errors import UnknownTaskClassError
+
 if TYPE_CHECKING:
     from d6tflow.status import Status
 
@@ -122,7 +124,9 @@ def task_class_by_name(name: str) -> type:
     one wins)."""
     classes = _classes_by_name.get(name)
     if not classes:
-        raise ValueError(f"No task class named {name!r} has been defined in this process")
+        raise UnknownTaskClassError(
+            f"No task class named {name!r} has been defined in this process"
+        )
     return classes[-1]
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from d6tflow import interrupts, settings
-from d6tflow.errors import FlowFailedError, TaskFailure
+from d6tflow.errors import FlowFailedError, InvalidArgumentError, TaskFailure, UsageError
 from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
 from d6tflow.provenance import still_current
@@ -61,7 +61,7 @@ def run(
     """
     options = {k: v for k, v in kwargs.items() if k not in _IGNORED_LUIGI_OPTIONS}
     if options and executor is None and workers <= 1:
-        raise TypeError(
+        raise UsageError(
             f"d6tflow.run() got unknown argument(s) {sorted(options)}; did you mean forced=, "
             "forced_all= or forced_all_upstream=? (Executor options such as grace_period= apply "
             "with workers > 1 or executor=...; with workers=1 tasks run in this process.)"
@@ -111,7 +111,7 @@ def _tasks_to_reset(
     for forced_task in as_task_list(forced, "forced"):
         targets = matching(graph, forced_task)
         if not targets:
-            raise ValueError(f"forced={forced_task!r} is not part of the flow being run")
+            raise InvalidArgumentError(f"forced={forced_task!r} is not part of the flow being run")
         if forced_task not in graph:
             logger.warning(
                 "forced=%r is not in the flow; forcing every %s in it instead",

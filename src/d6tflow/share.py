@@ -25,6 +25,7 @@ from typing import Any
 
 from d6tflow import params as _params
 from d6tflow import tasks as _tasks
+from d6tflow.errors import MissingFileError, UsageError
 from d6tflow.graph import Graph
 from d6tflow.params import ChoiceParameter, FrozenOrderedDict, NumericalParameter, Parameter
 from d6tflow.task import Task
@@ -74,7 +75,7 @@ class FlowExport:
         for task in self.tasks:
             if not isinstance(task, Task):
                 hint = " Pass an instance: TaskX()." if isinstance(task, type) else ""
-                raise TypeError(f"FlowExport(tasks=...): {task!r} is not a task instance.{hint}")
+                raise UsageError(f"FlowExport(tasks=...): {task!r} is not a task instance.{hint}")
         self.flows = _as_list(flows)
         self.save = save
         self.path_export = path_export
@@ -121,7 +122,7 @@ class FlowImport:
     ):
         file = Path(path) / (module if module.endswith(".py") else f"{module}.py")
         if not file.exists():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"FlowImport: {file} does not exist; write it with "
                 "d6tflow.FlowExport(..., save=True).generate()"
             )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from d6tflow import settings
-from d6tflow.errors import OutputError
+from d6tflow.errors import ConfigurationError, OutputError
 
 logger = logging.getLogger("d6tflow")
 
@@ -50,7 +50,7 @@ def set_dir(dir: str | os.PathLike | None = None) -> Path:
     >>> d6tflow.set_dir("output/experiment1")
     """
     if settings.isinitpipe:
-        raise RuntimeError("Using d6tpipe, set dir via d6tflow.pipes.set_default()")
+        raise ConfigurationError("Using d6tpipe, set dir via d6tflow.pipes.set_default()")
     if dir is None:
         settings.dirpath.mkdir(parents=True, exist_ok=True)
     else:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from d6tflow import cache, settings
-from d6tflow.errors import TaskNotCompleteError
+from d6tflow.errors import NoOutputFormatError, TaskNotCompleteError
 from d6tflow.formats import Format, get_format
 from d6tflow.storage import store_for
 
@@ -173,7 +173,7 @@ class DataTarget(Target):
 
     def _require_format(self) -> Format:
         if self._format is None:
-            raise TypeError(
+            raise NoOutputFormatError(
                 f"{type(self).__name__} has no format: set format = '<name>' on the target "
                 "class, or override load() and save()"
             )

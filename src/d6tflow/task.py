@@ -25,6 +25,7 @@ from d6tflow.errors import (
     MissingParameterError,
     ParameterError,
     TaskDefinitionError,
+    UsageError,
 )
 from d6tflow.graph import is_complete
 from d6tflow.params import Parameter, ParameterVisibility
@@ -467,9 +468,9 @@ def as_task_list(tasks: Any, what: str = "tasks") -> list[Task]:
     items = tasks if isinstance(tasks, (list, tuple)) else [tasks]
     for item in items:
         if isinstance(item, type) and issubclass(item, Task):
-            raise TypeError(
+            raise UsageError(
                 f"{what}: got the class {item.__name__}; pass an instance: {item.__name__}()"
             )
         if not isinstance(item, Task):
-            raise TypeError(f"{what}: {item!r} is not a task instance")
+            raise UsageError(f"{what}: {item!r} is not a task instance")
     return list(items)

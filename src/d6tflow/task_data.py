@@ -10,7 +10,13 @@ from typing import Any, ClassVar, NamedTuple
 
 from d6tflow import settings
 from d6tflow.code_source import module_label
-from d6tflow.errors import TaskFamilyClashError, TaskNotCompleteError
+from d6tflow.errors import (
+    MetadataMissingError,
+    NoOutputFormatError,
+    PersistMismatchError,
+    TaskFamilyClashError,
+    TaskNotCompleteError,
+)
 from d6tflow.formats import Format, get_format
 from d6tflow.graph import Graph
 from d6tflow.loading import load_inputs, load_outputs
@@ -138,7 +144,7 @@ def _upstream_meta(task: TaskData) -> Any:
     try:
         return task._read_meta()
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise MetadataMissingError(
             f"No metadata for upstream task {task!r}: call self.metaSave(...) in its run() "
             f"(looked for {task._meta_path()})"
         ) from None
@@ -214,7 +220,7 @@ class TaskData(Task):
 
     def _format_name(self) -> str | Format:
         if self.format is None:
-            raise TypeError(
+            raise NoOutputFormatError(
                 f"{type(self).__name__} has no output format: subclass a task flavour such as "
                 "d6tflow.tasks.TaskPqPandas or TaskPickle, or set format = '<name>'"
             )
@@ -387,7 +393,7 @@ class TaskData(Task):
             return
         if not isinstance(data, dict) or set(data) != set(self.persist):
             given = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ValueError(
+            raise PersistMismatchError(
                 f"{type(self).__name__}.save needs a dict with exactly the keys of persist "
                 f"{list(self.persist)}, got {given}. Save dictionary needs to consistent with "
                 "Task.persist"

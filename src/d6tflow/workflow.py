@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
 from d6tflow.display import preview as _preview
-from d6tflow.errors import TaskNotCompleteError
+from d6tflow.errors import (
+    ConfigurationError,
+    ParameterError,
+    TaskNotCompleteError,
+    UnknownNameError,
+    UsageError,
+)
 from d6tflow.graph import Graph, taskflow_upstream
 from d6tflow.invalidation import (
     complete_between,
@@ -170,7 +176,7 @@ class Workflow:
         """
         if task is None:
             if self.default_task is None:
-                raise RuntimeError(
+                raise ConfigurationError(
                     "no default tasks set: pass a task class, or create the Workflow with "
                     "Workflow(TaskX, params) or call flow.set_default(TaskX)"
                 )
@@ -349,7 +355,7 @@ class WorkflowMulti:
         try:
             return self.workflow_objs[flow]
         except KeyError:
-            raise KeyError(
+            raise UnknownNameError(
                 f"No flow named {flow!r}; the flows are {list(self.workflow_objs)}"
             ) from None
 
@@ -553,42 +559,42 @@ def _check_task_class(task: Any, where: str) -> None:
     if isinstance(task, type) and issubclass(task, Task):
         return
     if isinstance(task, Task):
-        raise TypeError(
+        raise UsageError(
             f"{where}: got the instance {task!r}; pass its class {type(task).__name__}, the "
             "Workflow supplies the parameters"
         )
     if isinstance(task, (list, tuple)):
-        raise TypeError(
+        raise UsageError(
             f"{where}: got a list; a Workflow has one default task class. To run several, "
             "pass them to run(): flow.run([TaskA, TaskB])"
         )
-    raise TypeError(f"{where}: {task!r} is not a task class")
+    raise UsageError(f"{where}: {task!r} is not a task class")
 
 
 def _flow_params(params: Any) -> dict[Any, dict[str, Any]]:
     """``{flow name: params}`` from named sets, a grid (dict of lists) or a list of dicts."""
     if params is None:
-        raise ValueError(
+        raise ParameterError(
             "Need to pass task parameters or use d6tflow.Workflow: WorkflowMulti(task, "
             "{'flow1': {...}, 'flow2': {...}}) or a grid {'param': [value1, value2]}"
         )
     if isinstance(params, (list, tuple)):
         if not params or not all(isinstance(p, Mapping) for p in params):
-            raise ValueError("WorkflowMulti: a list of params must hold one dict per flow")
+            raise ParameterError("WorkflowMulti: a list of params must hold one dict per flow")
         return {i: dict(p) for i, p in enumerate(params)}
     if not isinstance(params, Mapping):
-        raise TypeError(
+        raise UsageError(
             "Params has to be a dictionary of flows {'name': {param: value}}, a grid "
             f"{{'param': [values]}} or a list of dicts, got {type(params).__name__}"
         )
     if not params:
-        raise ValueError("WorkflowMulti: params is empty; give at least one flow")
+        raise ParameterError("WorkflowMulti: params is empty; give at least one flow")
     values = list(params.values())
     if all(isinstance(v, Mapping) for v in values):
         return {name: dict(p) for name, p in params.items()}
     if all(isinstance(v, (list, tuple)) for v in values):
         return params_generator_multiple(params)
-    raise ValueError(
+    raise ParameterError(
         "WorkflowMulti: params mixes parameter sets and lists. Give either named sets "
         "{'flow': {param: value}} or a grid {'param': [values]} (put a fixed value in a "
         "one-element list)"

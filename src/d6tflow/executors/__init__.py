@@ -12,6 +12,7 @@ import importlib
 import logging
 from typing import Any
 
+from d6tflow.errors import UnknownExecutorError
 from d6tflow.executors.base import Executor, RunFlow, TaskOutcome, execute_task
 from d6tflow.executors.inline import InlineExecutor
 
@@ -44,7 +45,9 @@ def _executor_class(name: str) -> type[Executor]:
     try:
         found = _executors[name]
     except KeyError:
-        raise ValueError(f"Unknown executor {name!r}; known: {sorted(_executors)}") from None
+        raise UnknownExecutorError(
+            f"Unknown executor {name!r}; known: {sorted(_executors)}"
+        ) from None
     if isinstance(found, str):
         module, _, attr = found.partition(":")
         found = _executors[name] = getattr(importlib.import_module(module), attr)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from d6tflow.errors import FlowFailedError, OutputsNotSavedError
+from d6tflow.errors import FlowFailedError, OutputsNotSavedError, UsageError
 from d6tflow.protocol import judged_by_engine, runs_nothing
 from d6tflow.provenance import run_and_commit
 from d6tflow.utils import flatten, gc_resumed, map_structure
@@ -111,7 +111,7 @@ def _run_body(task: Task, run_flow: RunFlow | None) -> None:
 def _drive_dynamic(task: Task, gen: Any, run_flow: RunFlow | None) -> None:
     """Tasks yielded from run() are run to completion, then the generator gets their outputs."""
     if run_flow is None:
-        raise TypeError(
+        raise UsageError(
             f"{task!r}.run() yields tasks, and its executor was given no run_flow to run them "
             "with: start executors through d6tflow.run(...)"
         )

@@ -33,7 +33,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from d6tflow import settings
-from d6tflow.errors import D6tflowError
+from d6tflow.errors import (
+    DataFolderNotSharedError,
+    MissingDependencyError,
+    UsageError,
+)
 from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome
 from d6tflow.executors.shipping import (
     Environment,
@@ -70,10 +74,6 @@ _SHARED_FILESYSTEMS = {
     "fuse.ceph",
     "fuse.lustre",
 }
-
-
-class DataFolderNotSharedError(D6tflowError, ValueError):
-    """Dask workers on other machines cannot reach the data folder."""
 
 
 class _TaskFailed(Exception):
@@ -124,7 +124,7 @@ class DaskExecutor(Executor):
         **options: Any,
     ):
         if options:
-            raise TypeError(
+            raise UsageError(
                 f"executor 'dask' got unknown option(s) {sorted(options)}; it accepts workers=, "
                 "address=, client=, retries=, shared_folder=, max_in_flight=, timeout= and "
                 "cluster_options="
@@ -132,7 +132,7 @@ class DaskExecutor(Executor):
         try:
             import distributed  # noqa: F401 - only checking that it is there
         except ImportError:
-            raise ImportError(
+            raise MissingDependencyError(
                 "executor='dask' needs Dask's distributed scheduler: pip install 'd6tflow[dask]'"
             ) from None
         super().__init__(workers=workers)

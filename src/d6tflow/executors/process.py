@@ -39,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from d6tflow.errors import InvalidArgumentError, UsageError
 from d6tflow.executors.base import Executor, FinishedFuture, TaskOutcome
 from d6tflow.executors.shipping import (
     Environment,
@@ -85,7 +86,7 @@ class ProcessExecutor(Executor):
         **options: Any,
     ):
         if options:
-            raise TypeError(
+            raise UsageError(
                 f"executor 'process' got unknown option(s) {sorted(options)}; it accepts "
                 "workers=, start_method= and grace_period="
             )
@@ -94,7 +95,7 @@ class ProcessExecutor(Executor):
             methods = multiprocessing.get_all_start_methods()
             start_method = "forkserver" if "forkserver" in methods else "spawn"
         if start_method == "fork":
-            raise ValueError(
+            raise InvalidArgumentError(
                 "start_method='fork' is not supported: forking a process that has threads can "
                 "deadlock. Use 'forkserver' or 'spawn'."
             )

@@ -37,35 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from d6tflow import cache, settings
-from d6tflow.errors import D6tflowError
+from d6tflow.errors import (
+    NotShippableError,
+    RemoteTaskError,
+    WorkerDiedError,  # noqa: F401 - its import path before d6tflow.errors
+)
 from d6tflow.executors.base import FinishedFuture, TaskOutcome, execute_task
 from d6tflow.protocol import runs_nothing
 
 logger = logging.getLogger("d6tflow")
-
-
-class RemoteTaskError(D6tflowError, RuntimeError):
-    """A task failed in a worker process with an exception that could not be sent back as it is.
-
-    ``type_name``, ``message`` and ``remote_traceback`` describe the original exception.
-    """
-
-    def __init__(self, type_name: str, message: str, remote_traceback: str = ""):
-        self.type_name = type_name
-        self.message = message
-        self.remote_traceback = remote_traceback
-        super().__init__(f"{type_name}: {message}")
-
-    def __reduce__(self) -> Any:
-        return (type(self), (self.type_name, self.message, self.remote_traceback))
-
-
-class WorkerDiedError(D6tflowError, RuntimeError):
-    """The process running a task died (killed, out of memory, a crash in native code)."""
-
-
-class NotShippableError(D6tflowError, TypeError):
-    """A task, or an in-memory object it needs, cannot be pickled to go to a worker process."""
 
 
 # -- the parent side -------------------------------------------------------------------------------
