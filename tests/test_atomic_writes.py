@@ -130,3 +130,37 @@ def test_saving_a_file_where_a_folder_is_raises_and_keeps_the_folder(fresh_data_
 
     assert (path / "notes.txt").read_text() == "mine"
     assert [n for n in os.listdir(path.parent) if n.startswith(".tmp-")] == []
+
+
+class TaskFailsAfterSaving(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save({"rows": 3})
+        raise ValueError("the check after saving failed")
+
+
+def test_a_task_that_raises_after_saving_is_not_complete_and_runs_again(fresh_data_dir):
+    result = d6tflow.run(TaskFailsAfterSaving(), abort=False, execution_summary=False)
+
+    assert not result
+    assert not TaskFailsAfterSaving().complete()
+    # The saved output never appeared: a half-done run leaves nothing a reader could load.
+    assert not Path(TaskFailsAfterSaving().output().path).exists()
+    left = os.listdir(fresh_data_dir / "TaskFailsAfterSaving")
+    assert [n for n in left if not n.endswith(".lock")] == [], left  # no output, record, temp
+    again = d6tflow.run(TaskFailsAfterSaving(), abort=False, execution_summary=False)
+    assert again.status[TaskFailsAfterSaving()] == d6tflow.TaskState.FAILED
+
+
+class TaskSavesTwice(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save({"draft": True})
+        self.save({"draft": False})  # the second save replaces the first
+
+
+def test_saving_twice_in_run_keeps_the_last_and_leaves_no_temporary_file(fresh_data_dir):
+    assert d6tflow.run(TaskSavesTwice(), execution_summary=False)
+
+    assert TaskSavesTwice().outputLoad() == {"draft": False}
+    assert TaskSavesTwice().complete()
+    left = os.listdir(fresh_data_dir / "TaskSavesTwice")
+    assert [n for n in left if n.startswith(".tmp-")] == [], left

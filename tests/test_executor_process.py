@@ -27,16 +27,29 @@ from slow_format import slow_format_source
 pytestmark = pytest.mark.timeout(120)
 
 
+def wait_for(path: str, what: str) -> None:
+    """Wait (60 s at most) until ``path`` exists: how a task knows another one started."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: {path} never appeared")
+        time.sleep(0.01)
+
+
 class TaskPid(d6tflow.tasks.TaskPickle):
-    """Saves the pid of the process that ran it and when it ran."""
+    """Saves the pid of the process that ran it. ``started``: a file it leaves when it starts;
+    ``meet``: a file it waits for before it finishes (another task's ``started``)."""
 
     name = d6tflow.Parameter(default="a")
-    seconds = d6tflow.FloatParameter(default=0.0)
+    started = d6tflow.Parameter(default="")
+    meet = d6tflow.Parameter(default="")
 
     def run(self):
-        start = time.time()
-        time.sleep(self.seconds)
-        self.save({"pid": os.getpid(), "start": start, "end": time.time()})
+        if self.started:
+            open(self.started, "w").close()
+        if self.meet:
+            wait_for(self.meet, f"{self!r} waited for a task running at the same time")
+        self.save({"pid": os.getpid()})
 
 
 class TaskMemory(d6tflow.tasks.TaskCache):
@@ -81,16 +94,24 @@ class TaskUnpicklableOutput(d6tflow.tasks.TaskCache):
 
 
 class TaskKillsItself(d6tflow.tasks.TaskPickle):
-    """Its worker process dies: every time, or only the first time (``once``)."""
+    """Its worker process dies: every time, or only the first time (``once``). ``after``: a file
+    to wait for first (so another task is running when the pool breaks); ``attempts``: a file
+    it adds a line to each time it starts."""
 
     once = d6tflow.BoolParameter(default=False)
     flag = d6tflow.Parameter(default="")
+    after = d6tflow.Parameter(default="")
+    attempts = d6tflow.Parameter(default="")
 
     def run(self):
+        if self.attempts:
+            with open(self.attempts, "a") as f:
+                f.write("started\n")
         if not self.once or not os.path.exists(self.flag):
             if self.once:
                 open(self.flag, "w").close()
-            time.sleep(0.3)
+            if self.after:
+                wait_for(self.after, "the other task never started")
             os.kill(os.getpid(), signal.SIGKILL)
         self.save("survived")
 
@@ -121,17 +142,21 @@ def test_workers_above_one_use_a_process_pool_and_one_runs_inline(caplog):
 
 
 def test_run_with_workers_takes_the_process_pools_options():
-    tasks = [TaskPid(name="a", seconds=0), TaskPid(name="b", seconds=0)]
+    tasks = [TaskPid(name="a"), TaskPid(name="b")]
     assert run(tasks, grace_period=1)
     assert all(t.complete() for t in tasks)
 
 
-def test_independent_tasks_run_at_the_same_time_in_other_processes():
-    tasks = [TaskPid(name="a", seconds=1.5), TaskPid(name="b", seconds=1.5)]
+def test_independent_tasks_run_at_the_same_time_in_other_processes(tmp_path):
+    # Each waits for the other to start: run one after the other, the first would time out.
+    a_started, b_started = str(tmp_path / "a-started"), str(tmp_path / "b-started")
+    tasks = [
+        TaskPid(name="a", started=a_started, meet=b_started),
+        TaskPid(name="b", started=b_started, meet=a_started),
+    ]
     assert run(tasks)
     a, b = (t.outputLoad() for t in tasks)
     assert len({a["pid"], b["pid"], os.getpid()}) == 3
-    assert max(a["start"], b["start"]) < min(a["end"], b["end"])  # they overlapped
 
 
 def test_outputs_of_workers_are_complete_for_a_later_inline_run():
@@ -258,10 +283,13 @@ def test_relative_data_folder_and_settings_reach_workers(tmp_path):
 
 
 def test_killed_worker_fails_its_task_and_the_rest_of_the_graph_goes_on(tmp_path, caplog):
-    slow = TaskPid(name="slow", seconds=1.0)
-    result = run([TaskAfterKill(), slow], abort=False)
-    assert result.status[slow] == TaskState.DONE
-    assert result.status[TaskAfterKill()] == TaskState.SKIPPED
+    started = str(tmp_path / "other-started")
+    # Started before the pool breaks: if still running then, it runs again in a fresh pool.
+    other = TaskPid(name="other", started=started)
+    after_kill = TaskAfterKill(after=started)
+    result = run([after_kill, other], abort=False)
+    assert result.status[other] == TaskState.DONE
+    assert result.status[after_kill] == TaskState.SKIPPED
     (failure,) = result.failures
     assert isinstance(failure.exception, WorkerDiedError)
     message = str(failure.exception)
@@ -270,9 +298,20 @@ def test_killed_worker_fails_its_task_and_the_rest_of_the_graph_goes_on(tmp_path
 
 
 def test_task_whose_worker_died_once_is_run_again(tmp_path):
-    task = TaskKillsItself(once=True, flag=str(tmp_path / "died-once"))
-    assert run([task, TaskPid(name="b", seconds=0.5)])
+    started = str(tmp_path / "b-started")
+    task = TaskKillsItself(once=True, flag=str(tmp_path / "died-once"), after=started)
+    assert run([task, TaskPid(name="b", started=started)])
     assert task.outputLoad() == "survived"
+
+
+def test_task_whose_worker_dies_every_time_is_tried_twice_then_fails(tmp_path):
+    attempts = tmp_path / "attempts"
+    task = TaskKillsItself(attempts=str(attempts))
+    result = run([task], abort=False)
+    (failure,) = result.failures
+    assert isinstance(failure.exception, WorkerDiedError)
+    # Once more after the first death, not again: each try may cost the machine its memory.
+    assert attempts.read_text().splitlines() == ["started", "started"]
 
 
 MAIN_SCRIPT = textwrap.dedent(
@@ -406,7 +445,8 @@ def test_ctrl_c_stops_workers_and_leaves_no_half_written_output(tmp_path):
     worker_pids = [int(name) for name in os.listdir(markers)]
     assert not any(_alive(pid) for pid in worker_pids)
     files = sorted(p.name for p in (data / "TaskSlow").iterdir())
-    assert not [f for f in files if f.endswith((".slowbytes", ".manifest.json"))], files
+    assert not [f for f in files if f.endswith(".slowbytes")], files
+    assert ".manifests.jsonl" not in files, files  # no task was recorded as committed
     assert not [f for f in files if f.startswith(".tmp-")], files  # workers cleaned up
 
     rerun = subprocess.run(

@@ -328,6 +328,39 @@ def test_changing_a_module_constant_the_task_reads_makes_it_stale_and_names_it(c
     assert flow.Deep().outputLoad() == 40
 
 
+def test_a_constant_imported_relatively_in_a_package_counts_as_code(tmp_path, monkeypatch):
+    # Flows kept in a package of the user's, importing their settings with `from .config ...`.
+    package = tmp_path / "userpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "config.py").write_text("DEPTH = 3\n")
+    (package / "flow.py").write_text(
+        TASK.format(imports="from .config import DEPTH", value="DEPTH * 10")
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def reload():
+        importlib.invalidate_caches()
+        for name in ("userpkg.flow", "userpkg.config", "userpkg"):
+            sys.modules.pop(name, None)
+        return importlib.import_module("userpkg.flow")
+
+    try:
+        flow = reload()
+        d6tflow.run(flow.Deep(), execution_summary=False)
+        assert status_of(flow.Deep()).state is State.COMPLETE
+        (package / "config.py").write_text("DEPTH = 4\n")
+        flow = reload()
+        status = status_of(flow.Deep())
+        assert (status.state, status.reasons) == (
+            State.STALE,
+            ("code of userpkg.config.DEPTH changed",),
+        )
+    finally:
+        for name in ("userpkg.flow", "userpkg.config", "userpkg"):
+            sys.modules.pop(name, None)
+
+
 def test_editing_a_class_attribute_list_makes_the_task_stale_and_names_it(user_flow):
     model = """
     import d6tflow

@@ -25,8 +25,24 @@ def python_sigint_handler():
 
 
 def ctrl_c() -> None:
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(0.05)  # the handler runs in the main thread at its next bytecode
+    # raise_signal runs the handler before it returns (in the main thread): no wait needed.
+    signal.raise_signal(signal.SIGINT)
+
+
+def ctrl_c_once(ready, what: str) -> threading.Thread:
+    """Press Ctrl-C from another thread as soon as ``ready()`` is true (60 s at most)."""
+
+    def press():
+        deadline = time.monotonic() + 60
+        while not ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"never {what}")
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=press, daemon=True)
+    thread.start()
+    return thread
 
 
 def test_a_held_ctrl_c_is_raised_when_the_block_ends():
@@ -147,13 +163,14 @@ def test_ctrl_c_while_waiting_on_workers_is_raised_outside_the_futures_code(tmp_
     d6tflow.set_dir(tmp_path)
     monkeypatch.setattr(d6tflow.scheduler, "_WAIT_SLICE_S", 0.0001)  # many lock round trips
     executor = NeverFinishes()
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt) as caught:
-            d6tflow.run([Leaf(n=1), Leaf(n=2)], executor=executor, execution_summary=False)
-    finally:
-        timer.cancel()
+
+    def waiting() -> bool:  # the scheduler waits on both futures: each has a waiter
+        return len(executor.futures) == 2 and all(f._waiters for f in executor.futures)
+
+    presser = ctrl_c_once(waiting, "waited on both futures")
+    with pytest.raises(KeyboardInterrupt) as caught:
+        d6tflow.run([Leaf(n=1), Leaf(n=2)], executor=executor, execution_summary=False)
+    presser.join(10)
     frames = traceback.extract_tb(caught.value.__traceback__)
     files = [os.path.basename(f.filename) for f in frames]
     # Raised by check() in the scheduler, never from inside concurrent.futures or threading.
@@ -165,22 +182,24 @@ def test_ctrl_c_while_waiting_on_workers_is_raised_outside_the_futures_code(tmp_
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+sleeps_started = threading.Event()
+
+
 class Sleeps(d6tflow.tasks.TaskPickle):
     def run(self):
+        sleeps_started.set()
         time.sleep(30)
         self.save(1)
 
 
 def test_ctrl_c_interrupts_a_task_running_inline_at_once(tmp_path):
     d6tflow.set_dir(tmp_path)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    sleeps_started.clear()
+    presser = ctrl_c_once(sleeps_started.is_set, "started the task")
     started = time.monotonic()
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            d6tflow.run(Sleeps(), execution_summary=False)
-    finally:
-        timer.cancel()
+    with pytest.raises(KeyboardInterrupt):
+        d6tflow.run(Sleeps(), execution_summary=False)
+    presser.join(10)
     assert time.monotonic() - started < 10  # not after the task's 30 s
     assert not Sleeps().complete()
     assert not [p for p in (tmp_path / "Sleeps").glob("*") if p.suffix == ".pkl"]

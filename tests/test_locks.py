@@ -23,11 +23,11 @@ def lock_mode(request, monkeypatch):
     return request.param
 
 
-def hold_in_thread(folder, task_id, events):
+def hold_in_thread(folder, task_id, events, inside):
     def body():
         with locks.task_locked(folder, task_id):
             events.append(("in", task_id))
-            time.sleep(0.3)
+            inside()
             events.append(("out", task_id))
 
     thread = threading.Thread(target=body)
@@ -38,7 +38,9 @@ def hold_in_thread(folder, task_id, events):
 def test_two_threads_never_hold_the_same_task_lock_at_once(tmp_path, lock_mode):
     folder = str(tmp_path)
     events = []
-    threads = [hold_in_thread(folder, "Task_A", events) for _ in range(2)]
+    # Not a synchronization: a holder stays inside a while, so that a lock letting the other
+    # thread in would show; with a working lock the order is the same however long it is.
+    threads = [hold_in_thread(folder, "Task_A", events, lambda: time.sleep(0.3)) for _ in range(2)]
     for t in threads:
         t.join()
     assert events == [("in", "Task_A"), ("out", "Task_A")] * 2
@@ -47,7 +49,12 @@ def test_two_threads_never_hold_the_same_task_lock_at_once(tmp_path, lock_mode):
 def test_different_tasks_do_not_wait_for_each_other(tmp_path, lock_mode):
     folder = str(tmp_path)
     events = []
-    threads = [hold_in_thread(folder, name, events) for name in ("Task_A", "Task_B")]
+    # Each holder waits inside its lock for the other to be inside its own: a wait for each
+    # other's lock would break the barrier (after 30 s) instead of passing it.
+    both_inside = threading.Barrier(2, timeout=30)
+    threads = [
+        hold_in_thread(folder, name, events, both_inside.wait) for name in ("Task_A", "Task_B")
+    ]
     for t in threads:
         t.join()
     assert [kind for kind, _ in events] == ["in", "in", "out", "out"]

@@ -1,6 +1,7 @@
 """The manifest log of a folder: appends, torn lines, readers that catch up, compaction."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -56,6 +57,17 @@ def test_a_torn_line_is_ignored_and_the_next_append_cuts_it_off(folder, tmp_path
     assert '"B"' not in path.read_text()
 
 
+@pytest.mark.timeout(60)
+def test_a_log_that_is_only_a_torn_line_is_cut_to_nothing_by_the_next_append(folder, tmp_path):
+    # A process killed during the very first commit in a folder: no newline anywhere.
+    path = tmp_path / "Task" / LOG_NAME
+    path.parent.mkdir()
+    path.write_text(json.dumps(record("B"))[:25])
+    ManifestLog(folder).append(record("C"))
+    assert path.read_text() == json.dumps(record("C"), separators=(",", ":")) + "\n"
+    assert set(ManifestLog(folder).all()) == {"C"}
+
+
 def test_a_whole_record_without_its_newline_never_counts(folder, tmp_path):
     # A write cut short exactly before the newline parses: it still must not count, before or
     # after the next append (which once began a new line after it, making it count).
@@ -106,6 +118,28 @@ def test_a_state_check_looks_at_each_log_once(folder):
     writer.append(record("C"))
     manifests.begin_check()
     assert reader.get("C") is not None
+
+
+def test_a_log_replaced_by_a_bigger_one_is_read_from_its_start(folder, tmp_path):
+    """A folder copied over from elsewhere (rsync, untar, a colleague's results) replaces the
+    log with another file that may be longer than what this process read: every record is the
+    new file's, not the old one's topped up from where reading stopped."""
+    log = ManifestLog(folder)
+    log.append(record("A", 1))
+    reader = ManifestLog(folder)
+    assert reader.get("A")["outputs"]["data"]["hash"] == "1"
+    elsewhere = str(tmp_path / "elsewhere")
+    other = ManifestLog(elsewhere)
+    for name, n in [("A", 2), ("B", 2), ("C", 2)]:
+        other.append(record(name, n))
+    os.replace(os.path.join(elsewhere, LOG_NAME), os.path.join(folder, LOG_NAME))
+
+    assert reader.get("A", fresh=True)["outputs"]["data"]["hash"] == "2"
+    assert {k: r["outputs"]["data"]["hash"] for k, r in reader.all().items()} == {
+        "A": "2",
+        "B": "2",
+        "C": "2",
+    }
 
 
 def test_appends_from_another_process_are_seen(folder):
@@ -178,3 +212,22 @@ def test_a_manifest_of_the_first_development_builds_carries_its_code_map_inline(
     reader = ManifestLog(folder)
     assert reader.code_members(reader.get("A")["code"]) == {"Task.run": "1f"}
     assert reader.code_members(reader.get("B")["code"]) == {"Task.run": "2e"}
+
+
+def test_a_log_just_compacted_still_says_what_each_code_digest_stands_for(
+    folder, tmp_path, monkeypatch
+):
+    """Then a later code change is still named by method, not only by class."""
+    monkeypatch.setattr(manifests, "COMPACT_AFTER", 10)
+    log, path = ManifestLog(folder), tmp_path / "Task" / LOG_NAME
+    members = {"Task.run": "1f"}
+    for n in range(100):
+        lines = path.read_text().count("\n") if path.exists() else 0
+        log.append(coded("A", "d1", n), code_members=members)
+        if path.read_text().count("\n") < lines:
+            break  # this append compacted the log: nothing is appended after it
+    else:
+        pytest.fail("the log was never compacted")
+    reader = ManifestLog(folder)
+    assert reader.get("A")["outputs"]["data"]["hash"] == str(n)
+    assert reader.code_members(reader.get("A")["code"]) == members

@@ -32,6 +32,7 @@ class Doubled(d6tflow.tasks.TaskPickle):
     """Doubles the numbers."""
 
     def run(self):
+        """Scales what Source saved."""
         self.save(flowhelpers.scale(self.inputLoad()))  # RUN_BODY
 '''
 
@@ -40,6 +41,7 @@ def factor():
     return 2
 
 def scale(values):
+    '''Each value times factor().'''
     return [v * factor() for v in values]
 """
 
@@ -125,6 +127,8 @@ def test_comments_docstrings_and_formatting_do_not_count(flow_module):
     d6tflow.run(flow_module.Doubled(), execution_summary=False)
     module = flow_module.edit("userflow.py", "# RUN_BODY", "# a new comment")
     module = flow_module.edit("userflow.py", '"""Doubles the numbers."""', '"""Twice."""')
+    module = flow_module.edit("userflow.py", "Scales what Source saved.", "Calls scale().")
+    module = flow_module.edit("flowhelpers.py", "Each value times factor().", "Scaled.")
     module = flow_module.edit(
         "userflow.py", "self.save(flowhelpers.scale(", "self.save(  flowhelpers.scale(  "
     )
@@ -391,6 +395,7 @@ import d6tflow
 
 
 def scale(values):
+    '''Each value times factor().'''
     return [v * 2 for v in values]
 
 
@@ -468,3 +473,29 @@ def test_outputs_dropped_from_persist_keep_their_recorded_hashes(fresh_data_dir,
     status = Graph([Pair()]).states()[Pair()]
     assert status.state is State.COMPLETE
     assert set(status.hashes) == {"a", "b"}
+
+
+def test_an_output_added_to_persist_whose_file_no_run_recorded_is_not_complete(
+    fresh_data_dir, monkeypatch
+):
+    """The file of a key put back into persist is left from an older version of the task: the
+    latest run did not make it, so the task must run again rather than serve it."""
+    monkeypatch.setattr(d6tflow.settings, "track_code", False)
+
+    class Pair(d6tflow.tasks.TaskPickle):
+        persist = ["a", "b"]
+
+        def run(self):
+            self.save({key: f"{key} of {self.persist}" for key in self.persist})
+
+    d6tflow.run(Pair(), execution_summary=False)
+    Pair.persist = ["a"]
+    d6tflow.run(Pair(), forced=Pair(), execution_summary=False)
+    Pair.persist = ["a", "b"]
+    assert os.path.exists(Pair().output()["b"].path)  # the first version's file is still there
+
+    status = Graph([Pair()]).states()[Pair()]
+    assert status.state is State.PENDING
+    assert status.reasons[0].startswith("output b changed")
+    d6tflow.run(Pair(), execution_summary=False)
+    assert Pair().outputLoad() == ["a of ['a', 'b']", "b of ['a', 'b']"]
