@@ -8,6 +8,8 @@ from typing import Any
 
 
 def _key(key: Any) -> Any:
+    if type(key) is str:  # the engine's own keys: no PathLike check (an ABC check is slow)
+        return key
     return os.fspath(key) if isinstance(key, os.PathLike) else key
 
 
