@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import d6tflow
 from d6tflow.errors import TaskNotCompleteError
 from d6tflow.graph import Graph
-from d6tflow.manifests import LOG_NAME
+from d6tflow.manifests import LOG_NAME, well_formed
 from d6tflow.scheduler import TaskState
 from d6tflow.status import State
 
@@ -187,6 +187,8 @@ def test_a_copied_data_folder_is_complete_and_loads(tmp_path):
     latest = [r for r in records if r.get("task_id") == TaskTimesTen().task_id][-1]
     output = Path(TaskTimesTen().output().path)
     assert latest["outputs"]["data"]["mtime_ns"] == output.stat().st_mtime_ns
+    assert latest["outputs"]["data"]["size"] == output.stat().st_size
+    assert well_formed(latest)  # a record the next process reads vouches for the output
 
 
 def test_a_copied_folder_whose_output_was_edited_is_refused_everywhere(tmp_path):
