@@ -61,6 +61,15 @@ def _start_mid_save(script: Path, data: Path, n: int, marker: Path, *how: str) -
     return proc
 
 
+def _run_to_the_end(script: Path, data: Path, n: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(script), str(data), str(n), "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def _temps(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if n.startswith(store.TEMP_PREFIX))
 
@@ -80,12 +89,7 @@ def test_next_run_removes_a_killed_runs_staged_file_and_keeps_running_ones(tmp_p
         killed.wait(timeout=30)
         assert len(live) == 2 and len(set(_temps(folder)) - live) == 1  # one file each
 
-        other = subprocess.run(
-            [sys.executable, str(script), str(data), "3", "-"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        other = _run_to_the_end(script, data, 3)
         assert other.returncode == 0, other.stderr
         assert _temps(folder) == sorted(live)  # the killed run's is gone
         assert running.poll() is None and saving.poll() is None
@@ -95,12 +99,7 @@ def test_next_run_removes_a_killed_runs_staged_file_and_keeps_running_ones(tmp_p
                 proc.kill()
                 proc.wait(timeout=30)
 
-    rerun = subprocess.run(
-        [sys.executable, str(script), str(data), "2", "-"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    rerun = _run_to_the_end(script, data, 2)
     assert rerun.returncode == 0, rerun.stderr
     assert _temps(folder) == []
     outputs = {

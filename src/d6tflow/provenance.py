@@ -175,7 +175,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         upstream = manifest.get("upstream", {}) if manifest is not None else None
         if upstream is not None and type(upstream) is not dict:
             return _UNREADABLE
-        upstream_words = _upstream_changes(deps, upstream, reasons)
+        changed_upstream, upstream_words = _upstream_changes(deps, upstream)
+        reasons.extend(changed_upstream)
     if manifest is None:
         hashes = None
     elif len(hashes) != len(records):  # the manifest also has outputs no longer in persist
@@ -214,20 +215,20 @@ def _made_differently(task: Any, log: ManifestLog, manifest: dict) -> list[str]:
 
 
 def _upstream_changes(
-    deps: list[tuple[Any, Status]], upstream: dict | None, reasons: list[str]
-) -> list[str]:
-    """Words for upstream tasks that are not complete (returned) and, added to ``reasons``,
-    upstream outputs other than the ones recorded (``upstream``: None when nothing is)."""
-    words = []
+    deps: list[tuple[Any, Status]], upstream: dict | None
+) -> tuple[list[str], list[str]]:
+    """(upstream outputs other than the ones recorded, upstream tasks not complete), in words;
+    ``upstream`` is the record's, None when there is none."""
+    changed, waiting = [], []
     for dep, status in deps:
         if status.state is not _COMPLETE:
-            words.append(f"upstream {dep.task_family} {status.state.value.lower()}")
+            waiting.append(f"upstream {dep.task_family} {status.state.value.lower()}")
         elif upstream is not None:
             recorded = upstream.get(dep.task_id)
             current = status.hashes if status.hashes is not None else _output_hashes(dep)
             if recorded is not None and current is not None and recorded != current:
-                reasons.append(f"upstream {dep.task_family} output changed")
-    return words
+                changed.append(f"upstream {dep.task_family} output changed")
+    return changed, waiting
 
 
 def assess_by_existence(task: Any, deps: list[tuple[Any, Status]]) -> Status:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat as stat_module
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -128,13 +127,7 @@ class LocalStore(Store):
     """A data folder on this machine (or a mounted file system)."""
 
     def stat(self, path: str) -> tuple[int, int] | None:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
-        if stat_module.S_ISDIR(st.st_mode):
-            return file_stat(path)
-        return (st.st_size, st.st_mtime_ns)
+        return file_stat(path)
 
     def content_hash(self, path: str) -> str:
         return file_hash(path)
