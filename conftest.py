@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import d6tflow
-from d6tflow import cache, settings, store
+from d6tflow import cache, settings, store, stores
 
 pytest_plugins = ["tests.doc_prints"]
 
@@ -20,8 +20,21 @@ def fresh_data_dir(tmp_path, monkeypatch):
     cache.data.clear()
     store._made_dirs.clear()
     yield tmp_path / "data"
+    stores._remotes.clear()
+    stores._default_remote.clear()
+    _clear_memory_filesystem()
     for name, value in saved.items():
         if not callable(value) and not hasattr(value, "__spec__"):
             setattr(settings, name, value)
     cache.data.clear()
     store._made_dirs.clear()
+
+
+def _clear_memory_filesystem() -> None:
+    """fsspec's memory:// is one per process: a test's remote folder must not outlive it."""
+    import sys
+
+    memory = sys.modules.get("fsspec.implementations.memory")
+    if memory is not None:
+        memory.MemoryFileSystem.store.clear()
+        memory.MemoryFileSystem.pseudo_dirs[:] = [""]

@@ -19,3 +19,12 @@ def answer(monkeypatch):
         return prompts
 
     return set_answer
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A real S3-compatible server (moto, a separate process on 127.0.0.1), for the session."""
+    from tests.servers import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server

@@ -56,6 +56,8 @@ BUILTIN_BASES: dict[str, tuple[type[BaseException], ...]] = {
     "TaskNotCompleteError": (RuntimeError,),
     "OutputError": (RuntimeError,),
     "OutputsNotSavedError": (RuntimeError,),
+    "UntrustedPickleError": (RuntimeError,),
+    "TransferError": (RuntimeError,),
     "OutputKeyError": (IndexError, KeyError),
     "PersistMismatchError": (ValueError,),
     "FlowFailedError": (RuntimeError,),

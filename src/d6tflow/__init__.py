@@ -64,7 +64,8 @@ from d6tflow.params import (
     YearParameter,
 )
 from d6tflow.scheduler import RunResult, TaskState, run
-from d6tflow.store import set_dir
+from d6tflow.sharing import pull, push
+from d6tflow.stores import set_dir, set_remote
 from d6tflow.task import Task
 from d6tflow.version import __version__ as __version__
 
@@ -135,9 +136,12 @@ __all__ = [
     "invalidate_orphans",
     "invalidate_upstream",
     "preview",
+    "pull",
+    "push",
     "requires",
     "run",
     "set_dir",
+    "set_remote",
     "settings",
     "show",
     "targets",

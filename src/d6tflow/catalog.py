@@ -10,7 +10,7 @@ from d6tflow import settings
 from d6tflow.code_fingerprint import code_digest
 from d6tflow.graph import Graph
 from d6tflow.provenance import manifest_of, output_folder
-from d6tflow.storage import store_for
+from d6tflow.stores import store_for
 from d6tflow.task import as_task_list
 
 if TYPE_CHECKING:

@@ -39,6 +39,8 @@ __all__ = [
     "UnknownExecutorError",
     "UnknownNameError",
     "UnknownTaskClassError",
+    "UntrustedPickleError",
+    "TransferError",
     "UsageError",
     "WorkerDiedError",
 ]
@@ -153,6 +155,18 @@ class OutputKeyError(D6tflowError, IndexError, KeyError):
 
 class PersistMismatchError(D6tflowError, ValueError):
     """``save(dict)`` got keys that are not exactly the task's ``persist`` names."""
+
+
+class UntrustedPickleError(OutputError):
+    """A pickled output (or metadata) came from a remote that is not marked trusted: unpickling
+    runs whatever code its writer put in it. ``set_remote(url, trusted=True)`` (or
+    ``trusted=True`` on the pull or run) allows it."""
+
+
+class TransferError(OutputError):
+    """A push or pull could not move an output as its record says: the remote object does not
+    have the content its record names, a local output differs from the remote one (``force=True``
+    overwrites), or the remote was unreachable. Nothing half-copied is published."""
 
 
 class OutputsNotSavedError(OutputError):

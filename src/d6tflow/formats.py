@@ -41,6 +41,9 @@ class Format:
     ext: ClassVar[str] = ""
     #: True for formats that keep the object in ``d6tflow.data`` instead of a file.
     in_memory: ClassVar[bool] = False
+    #: True for formats whose load runs code the file names (pickle): such a file pulled from a
+    #: remote is loaded only if that remote is trusted (``set_remote(url, trusted=True)``).
+    unpickles: ClassVar[bool] = False
 
     def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement save(obj, path)")
@@ -91,6 +94,7 @@ class CacheFormat(Format):
 class PickleFormat(Format):
     name = "pickle"
     ext = "pkl"
+    unpickles = True
 
     def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         kwargs.setdefault("protocol", pickle.HIGHEST_PROTOCOL)

@@ -36,7 +36,7 @@ from d6tflow.params import Parameter
 from d6tflow.protocol import task_class_names
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
-from d6tflow.storage import store_for
+from d6tflow.stores import store_for
 from d6tflow.task import Task
 from d6tflow.task_data import TaskData, names_with_id, output_folder
 from d6tflow.utils import confirm_prompt

@@ -12,8 +12,9 @@ from d6tflow import cache, settings
 from d6tflow.errors import MissingArgumentError, UsageError
 from d6tflow.graph import Graph, matching, taskflow_upstream
 from d6tflow.provenance import file_paths, output_folder
-from d6tflow.storage import store_for
-from d6tflow.targets import CacheTarget
+from d6tflow.sharing import tasks_of
+from d6tflow.stores import store_for
+from d6tflow.targets import CacheTarget, DataTarget
 from d6tflow.task import Task
 from d6tflow.task_data import TaskData
 from d6tflow.utils import confirm_prompt
@@ -80,9 +81,9 @@ def invalidate_orphans(tasks: Any = None, confirm: bool = True) -> list[Path]:
             "invalidate_orphans needs the tasks (or flows) whose outputs to keep, e.g. "
             "invalidate_orphans([TaskTrain()]); to delete everything use invalidate_all()"
         )
-    keep = _files_of(_tasks_of(tasks))
+    keep = _files_of(tasks_of(tasks, "invalidate_orphans"))
     where = store_for(settings.dirpath)
-    orphans = [p for p in where.files_under(settings.dirpath) if os.path.abspath(p) not in keep]
+    orphans = [p for p in where.files_under(settings.dirpath) if _where(p) not in keep]
     if not orphans:
         return []
     if confirm and not confirm_prompt("deleting outputs no flow produces", orphans):
@@ -95,19 +96,6 @@ def invalidate_orphans(tasks: Any = None, confirm: bool = True) -> list[Path]:
     return orphans
 
 
-def _tasks_of(items: Any) -> list[Task]:
-    found: list[Task] = []
-    for item in items if isinstance(items, (list, tuple, set)) else [items]:
-        if isinstance(item, Task):
-            found.append(item)
-        elif hasattr(item, "get_task"):  # a Workflow or WorkflowMulti: its default task(s)
-            task = item.get_task()
-            found.extend(task.values() if isinstance(task, dict) else [task])
-        else:
-            raise UsageError(f"invalidate_orphans: {item!r} is not a task or a flow")
-    return found
-
-
 def _files_of(roots: list[Task]) -> set[str]:
     keep: set[str] = set()
     for task in Graph(roots).order:
@@ -115,26 +103,38 @@ def _files_of(roots: list[Task]) -> set[str]:
             continue
         output = task.output()
         targets = output.values() if isinstance(output, dict) else [output]
-        keep.update(os.path.abspath(t.path) for t in targets if not isinstance(t, CacheTarget))
-        keep.add(os.path.abspath(task._meta_path()))
+        keep.update(_where(_path_of(t)) for t in targets if not isinstance(t, CacheTarget))
+        keep.add(_where(task._meta_path()))
         if file_paths(task):
             folder = output_folder(task)
             kept = store_for(folder).bookkeeping_files(folder, task.task_id)
-            keep.update(os.path.abspath(path) for path in kept)
+            keep.update(_where(path) for path in kept)
     return keep
 
 
 def _forget_removed_runs(removed: list[Path]) -> None:
     """Drop the manifests of task runs whose outputs were just deleted from the logs kept."""
-    gone = {os.path.abspath(p) for p in removed}
+    gone = {_where(p) for p in removed}
     for log in store_for(settings.dirpath).records_under(settings.dirpath):
         for task_id, manifest in list(log.all().items()):
             files = (os.path.join(log.folder, r["file"]) for r in manifest["outputs"].values())
-            if any(os.path.abspath(f) in gone for f in files):
+            if any(_where(f) in gone for f in files):
                 log.remove(task_id)
 
 
+def _where(path: Any) -> str:
+    """A file's path to compare: absolute if local, the URL as it is if remote."""
+    text = path if isinstance(path, str) else str(path)
+    return text if "://" in text else os.path.abspath(text)
+
+
+def _path_of(target: Any) -> Any:
+    return os.fspath(target) if isinstance(target, DataTarget) else target.path
+
+
 def _remove_empty_folders(folder: Path) -> None:
+    if "://" in str(folder):
+        return  # object stores have no empty folders
     for root, dirs, files in os.walk(folder, topdown=False):
         if not dirs and not files and Path(root) != Path(folder):
             with contextlib.suppress(OSError):

@@ -51,6 +51,16 @@ def begin_check() -> None:
     _generation += 1
 
 
+def generation() -> int:
+    """The number of the current state check (remote stores list a folder once per check)."""
+    return _generation
+
+
+def encode_record(record: dict) -> str:
+    """A record as one compact line of JSON (no newline)."""
+    return _ENCODER.encode(record)
+
+
 class ManifestLog:
     """The committed manifests of one folder, by task id, as last read from its log file."""
 
@@ -59,6 +69,7 @@ class ManifestLog:
         self.path = os.path.join(folder, LOG_NAME)
         self.records: dict[str, dict] = {}
         self.code: dict[str, dict[str, str]] = {}  # code digest -> the members it stands for
+        self.pulled: dict[str, str] = {}  # task id -> the remote its outputs were pulled from
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file read
         self._offset = 0  # bytes of complete lines read
         self._lines = 0  # lines read, superseded ones included
@@ -96,8 +107,20 @@ class ManifestLog:
             self.refresh()
         return self.code.get(recorded) if isinstance(recorded, str) else None
 
+    def origin_of(self, name: str) -> str | None:
+        """The remote the output file ``name`` of this folder was pulled from, if it was."""
+        if self._checked != _generation:
+            self.refresh()
+        for task_id, origin in self.pulled.items():
+            outputs = self.records.get(task_id, {}).get("outputs")
+            if type(outputs) is dict and any(
+                type(e) is dict and e.get("file") == name for e in outputs.values()
+            ):
+                return origin
+        return None
+
     def _reset(self, identity: tuple[int, int] | None) -> None:
-        self.records, self.code = {}, {}
+        self.records, self.code, self.pulled = {}, {}, {}
         self._identity, self._offset, self._lines = identity, 0, 0
 
     def _read_from(self, offset: int) -> None:
@@ -112,7 +135,7 @@ class ManifestLog:
         if end:
             self._offset = offset + end
             with gc_paused():
-                self._apply(_parse(data if end == len(data) else data[:end]))
+                self._apply(parse_records(data if end == len(data) else data[:end]))
 
     def _apply(self, records: list[dict]) -> None:
         for record in records:
@@ -126,6 +149,10 @@ class ManifestLog:
                 self.records.pop(task_id, None)
             else:
                 self.records[task_id] = record
+            if "pulled_from" in record and not record.get("removed"):
+                self.pulled[task_id] = record["pulled_from"]
+            elif self.pulled:
+                self.pulled.pop(task_id, None)
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -269,8 +296,8 @@ def _write_whole(fd: int, data: bytes, size: int, path: str, task_id: Any) -> No
         ) from e
 
 
-def _parse(blob: bytes) -> list[dict]:
-    """The records of ``blob``, complete lines of a log."""
+def parse_records(blob: bytes) -> list[dict]:
+    """The records of ``blob``, complete lines of a log (a torn line is skipped)."""
     try:
         # One call for the whole log is several times faster than one per line. Few copies of
         # the text: each copy of a large log is fresh memory, and page faults cost as much as

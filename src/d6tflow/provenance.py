@@ -27,7 +27,8 @@ from d6tflow.errors import OutputsNotSavedError
 from d6tflow.fingerprint import file_hash, file_record, file_stat
 from d6tflow.manifests import ManifestLog, begin_check, is_file_record, well_formed
 from d6tflow.status import COMPLETE, State, Status
-from d6tflow.storage import Store, store_for
+from d6tflow.storage import Store
+from d6tflow.stores import store_for
 from d6tflow.targets import DataTarget
 from d6tflow.version import __version__
 

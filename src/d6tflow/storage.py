@@ -6,7 +6,8 @@ folder only through a :class:`Store`. :class:`LocalStore` is the one implementat
 folder on this machine, built from ``store.py`` (atomic writes, staging), ``manifests.py`` (the
 record log of each folder) and ``locks.py``. A remote folder is a second implementation of the
 same methods (object stores have no rename and no append: its commit writes the record last,
-whatever way it keeps records). :func:`store_for` picks the store that holds a path.
+whatever way it keeps records). :class:`~d6tflow.remote_storage.RemoteStore` is the second; ``stores.store_for`` picks the store
+that holds a path.
 
 >>> store_for(folder).stat(path)          # (size, mtime_ns), or None when absent
 """
@@ -23,7 +24,7 @@ from d6tflow import locks, store
 from d6tflow.fingerprint import file_hash, file_record, file_stat
 from d6tflow.manifests import LOG_NAME, ManifestLog, log_of, logs_under
 
-__all__ = ["LocalStore", "Store", "store_for"]
+__all__ = ["LOCAL", "LocalStore", "Store"]
 
 
 class Store(ABC):
@@ -41,6 +42,10 @@ class Store(ABC):
     def stat(self, path: str) -> tuple[int, int] | None:
         """``(size, mtime_ns)`` of an output (a folder output: its files' total and newest
         time), or None if it does not exist."""
+
+    @abstractmethod
+    def exists(self, path: str) -> bool:
+        """Is there an output (file or folder) at ``path``?"""
 
     @abstractmethod
     def content_hash(self, path: str) -> str:
@@ -129,6 +134,9 @@ class LocalStore(Store):
     def stat(self, path: str) -> tuple[int, int] | None:
         return file_stat(path)
 
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
     def content_hash(self, path: str) -> str:
         return file_hash(path)
 
@@ -193,12 +201,8 @@ class LocalStore(Store):
             _sync(log.folder)
 
 
+#: The local disk (every path without a protocol; ``stores.store_for`` picks the store).
 LOCAL = LocalStore()
-
-
-def store_for(path: str | os.PathLike) -> Store:
-    """The store that holds ``path`` (a local folder, today always :data:`LOCAL`)."""
-    return LOCAL
 
 
 def _sync(path: str) -> None:

@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from d6tflow import settings
-from d6tflow.errors import ConfigurationError, OutputError
+from d6tflow.errors import OutputError
 
 logger = logging.getLogger("d6tflow")
 
@@ -42,22 +41,6 @@ _staged: dict[str, str | None] = {}
 
 # Folders already created in this process: a task's output folder is made once, not per save.
 _made_dirs: set[str] = set()
-
-
-def set_dir(dir: str | os.PathLike | None = None) -> Path:
-    """Set the data folder all outputs go to (default ``data`` in the working directory).
-
-    >>> d6tflow.set_dir("output/experiment1")
-    """
-    if settings.isinitpipe:
-        raise ConfigurationError("Using d6tpipe, set dir via d6tflow.pipes.set_default()")
-    if dir is None:
-        settings.dirpath.mkdir(parents=True, exist_ok=True)
-    else:
-        settings.dir = str(dir)
-        settings.dirpath = Path(dir)
-    settings.isinit = True
-    return settings.dirpath
 
 
 def ensure_dir(folder: str | os.PathLike) -> None:
@@ -106,12 +89,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
             # Inside a task's run: keep the file staged until the task commits (provenance.py).
             previous, _staged[path] = _staged[path], tmp
             if previous is not None:
-                _remove_quietly(previous)
+                remove_quietly(previous)
         else:
-            _move_into_place(tmp, path)
+            move_into_place(tmp, path)
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
+
+
+def temp_path(path: str) -> str:
+    """A fresh temporary path beside ``path`` (its folder made if needed): a ``.tmp-`` name that
+    never counts as an output, and that :func:`remove_dead_temps` removes once its process is
+    gone."""
+    folder, name = os.path.split(path)
+    ensure_dir(folder)
+    return _temp_path(folder, name)
 
 
 def _temp_path(folder: str, name: str) -> str:
@@ -119,7 +111,7 @@ def _temp_path(folder: str, name: str) -> str:
     return os.path.join(folder, f"{TEMP_PREFIX}{stamp}-{name}")
 
 
-def _move_into_place(tmp: str, path: str) -> None:
+def move_into_place(tmp: str, path: str) -> None:
     """Rename ``tmp`` to ``path``. A file replaces a file atomically. An output that is a folder
     (partitioned Parquet) cannot replace a non-empty folder in one rename: the old one is renamed
     away first, then the new one into place, then the old one deleted. Readers see the old folder,
@@ -135,7 +127,7 @@ def _move_into_place(tmp: str, path: str) -> None:
         trash = _temp_path(folder, f"old-{name}")
         os.replace(path, trash)
         os.replace(tmp, path)
-        _remove_quietly(trash)
+        remove_quietly(trash)
 
 
 def _check_replaceable(tmp: str, path: str) -> None:
@@ -183,18 +175,18 @@ class staging:
         for path in self.paths:
             tmp = _staged.pop(path, None)
             if tmp is not None:
-                _remove_quietly(tmp)
+                remove_quietly(tmp)
 
 
 def publish(path: str) -> None:
     """Move a staged output into place (atomically)."""
     tmp = _staged.get(path)
     if tmp is not None:
-        _move_into_place(tmp, path)
+        move_into_place(tmp, path)
         _staged[path] = None
 
 
-def _remove_quietly(path: str | os.PathLike) -> None:
+def remove_quietly(path: str | os.PathLike) -> None:
     try:
         os.unlink(path)
     except OSError:
@@ -267,13 +259,13 @@ def remove_dead_temps(
             task_id = final.removeprefix("old-").partition("-")[0]
             if not _TASK_ID.fullmatch(task_id):
                 if here:
-                    _remove_quietly(path)
+                    remove_quietly(path)
                     removed.append(name)
                 continue
             lock = task_id
         with try_lock(folder, lock) as free:
             if free:
-                _remove_quietly(path)
+                remove_quietly(path)
                 removed.append(name)
     if removed:
         logger.info(

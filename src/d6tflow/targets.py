@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from d6tflow import cache, settings
 from d6tflow.errors import NoOutputFormatError, TaskNotCompleteError
 from d6tflow.formats import Format, get_format
-from d6tflow.storage import store_for
+from d6tflow.stores import check_trusted, pulled_from, store_for
 
 __all__ = [
     "CSVGZPandasTarget",
@@ -116,7 +116,12 @@ class DataTarget(Target):
         return target
 
     @cached_property
-    def path(self) -> Path:
+    def path(self) -> Any:
+        """A ``pathlib.Path``; in a remote data folder a ``upath.UPath`` (pathlib for fsspec)."""
+        if "://" in self._path:
+            from upath import UPath
+
+            return UPath(self._path, **getattr(store_for(self._path), "options", {}))
         return Path(self._path)
 
     def __fspath__(self) -> str:
@@ -124,7 +129,7 @@ class DataTarget(Target):
         return self._path
 
     def exists(self) -> bool:
-        return os.path.exists(self._path)
+        return store_for(self._path).exists(self._path)
 
     def load(self, *args: Any, cached: bool = False, **kwargs: Any) -> Any:
         """Load the file. The original's helper form ``load(fun, cached=False, **kw)`` (used by
@@ -135,11 +140,14 @@ class DataTarget(Target):
             return cache.data[self._path]
         try:
             # A task reading back its own output while it runs finds it where it is staged.
-            path = store_for(self._path).readable_path(self._path)
+            where = store_for(self._path)
             if reader is not None:
-                obj = reader(path, **kwargs)
+                obj = reader(where.readable_path(self._path), **kwargs)
             else:
-                obj = self._require_format().load(path, **kwargs)
+                fmt = self._require_format()
+                if fmt.unpickles and not where.is_staged(self._path):
+                    check_trusted(self._path, pulled_from(self._path))
+                obj = fmt.load(where.readable_path(self._path), **kwargs)
         except FileNotFoundError:
             raise _missing(self._path) from None
         if use_cache:

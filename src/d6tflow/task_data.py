@@ -21,9 +21,10 @@ from d6tflow.formats import Format, get_format
 from d6tflow.graph import Graph
 from d6tflow.loading import load_inputs, load_outputs
 from d6tflow.protocol import builtin
-from d6tflow.provenance import assess, files_of, outputs_staged, remove_records
+from d6tflow.provenance import assess, files_of, manifest_of, outputs_staged, remove_records
 from d6tflow.status import State, Status, counts_as_done
-from d6tflow.storage import store_for
+from d6tflow import sharing
+from d6tflow.stores import check_trusted, folder_text, store_for
 from d6tflow.targets import CacheTarget, DataTarget, Target
 from d6tflow.task import Task, check_name
 from d6tflow.utils import confirm_prompt, flatten, map_structure
@@ -67,7 +68,7 @@ def _data_dir(dirpath: Any) -> str:
     """``os.fspath(settings.dirpath)``, remembered for the last Path seen: every task asks."""
     global _last_data_dir
     if _last_data_dir[0] is not dirpath:
-        _last_data_dir = (dirpath, os.fspath(dirpath))
+        _last_data_dir = (dirpath, dirpath if type(dirpath) is str else folder_text(dirpath))
     return _last_data_dir[1]
 
 
@@ -242,7 +243,12 @@ class TaskData(Task):
         ext = self._ext if ext is None else ext
         name = output_file_name(key, ext, self.task_id if names_with_id(self) else None)
         path = self._output_folder() + name
-        if self.target_dir is None and "_" in self.task_family and not os.path.exists(path):
+        if (
+            self.target_dir is None
+            and "_" in self.task_family
+            and "://" not in path
+            and not os.path.exists(path)
+        ):
             # The original cut the folder name at the first underscore; find what it wrote there.
             legacy = os.path.join(self._base_dir(), self.task_id.split("_")[0], name)
             if os.path.exists(legacy):
@@ -418,19 +424,24 @@ class TaskData(Task):
 
     # -- metadata ---------------------------------------------------------------------------------
 
-    def _meta_path(self) -> Path:
-        return Path(self._getpath("meta")).with_suffix(".pickle")
+    def _meta_path(self) -> str:
+        """Where ``metaSave`` writes (a local path, or a URL in a remote data folder)."""
+        return os.path.splitext(self._getpath("meta"))[0] + ".pickle"
 
     def metaSave(self, data: Any) -> None:
         """Save metadata (e.g. scores) next to the outputs; ``outputLoadMeta()`` reads it."""
         self.metadata = data
-        path = os.fspath(self._meta_path())
+        path = self._meta_path()
         store_for(path).write(path, lambda tmp: _pickle_to(tmp, data))
 
     saveMeta = metaSave
 
     def _read_meta(self) -> Any:
-        with open(self._meta_path(), "rb") as f:
+        path = self._meta_path()
+        where = store_for(path)
+        manifest = manifest_of(self)
+        check_trusted(path, manifest and manifest.get("pulled_from"), "metadata")
+        with open(where.readable_path(path), "rb") as f:
             return pickle.load(f)
 
     def metaLoad(self) -> Any:
@@ -451,8 +462,19 @@ class TaskData(Task):
         return {
             task.task_family: load_meta(task, states[task])
             for task in graph.upstream_of(self)
-            if isinstance(task, TaskData) and task._meta_path().exists()
+            if isinstance(task, TaskData) and store_for(task._meta_path()).exists(task._meta_path())
         }
+
+    # -- sharing -----------------------------------------------------------------------------------
+
+    def push(self, remote: Any = None, **kwargs: Any) -> Any:
+        """Upload this task's outputs and its upstream tasks' to the remote (``d6tflow.push``)."""
+        return sharing.push(self, remote, **kwargs)
+
+    def pull(self, remote: Any = None, **kwargs: Any) -> Any:
+        """Download this task's outputs and its upstream tasks' from the remote
+        (``d6tflow.pull``)."""
+        return sharing.pull(self, remote, **kwargs)
 
     # -- invalidation -----------------------------------------------------------------------------
 
@@ -465,7 +487,7 @@ class TaskData(Task):
         remove_records(self)
         for target in targets:
             target.invalidate()
-        path = os.fspath(self._meta_path())
+        path = self._meta_path()
         store_for(path).remove(path)
         return True
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import die_with_parent
+
 STARTUP_TIMEOUT_S = 90
 
 
@@ -74,6 +76,7 @@ def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
                 cwd=workdir,
                 env=env,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # gone with pytest, even if it is killed
             )
         )
         log.close()
