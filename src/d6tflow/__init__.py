@@ -65,7 +65,7 @@ from d6tflow.params import (
 )
 from d6tflow.scheduler import RunResult, TaskState, run
 from d6tflow.sharing import pull, push
-from d6tflow.stores import set_dir, set_remote
+from d6tflow.stores import enable_cloud_storage, enable_gcs, set_dir, set_remote
 from d6tflow.task import Task
 from d6tflow.version import __version__ as __version__
 
@@ -128,6 +128,8 @@ __all__ = [
     "dict_inherits",
     "dict_requires",
     "dotdict",
+    "enable_cloud_storage",
+    "enable_gcs",
     "errors",
     "formats",
     "inherits",

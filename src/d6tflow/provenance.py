@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
 from d6tflow.code_fingerprint import code_digest_of, code_of
-from d6tflow.errors import OutputsNotSavedError
+from d6tflow import transfer
+from d6tflow.errors import OutputError, OutputsNotSavedError
 from d6tflow.fingerprint import file_hash, file_record, file_stat
 from d6tflow.manifests import ManifestLog, begin_check, is_file_record, well_formed
 from d6tflow.status import COMPLETE, State, Status
-from d6tflow.storage import Store
-from d6tflow.stores import store_for
+from d6tflow.storage import LOCAL, Store
+from d6tflow.stores import active_cache, folder_text, store_for
 from d6tflow.targets import DataTarget
 from d6tflow.version import __version__
 
@@ -309,22 +310,30 @@ def still_current(task: Any) -> bool:
     return status.complete and not status.legacy
 
 
-def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
+#: What :func:`run_and_commit` did: ran the task, found it completed by another run meanwhile,
+#: or pulled its outputs from the shared cache (``run(remote=...)``).
+RAN, MEANWHILE, PULLED = "ran", "meanwhile", "pulled"
+
+
+def run_and_commit(task: TaskData, body: Callable[[], None]) -> str:
     """Run ``body`` (the task's run()) with its outputs staged, then commit them with a manifest.
 
     Holds the task's lock, so two processes never run the same task at once; the second finds
-    it complete and returns False without running it.
+    it complete and returns MEANWHILE without running it. With a shared cache (``run(remote=)``)
+    outputs made elsewhere from the same inputs are pulled instead (PULLED), and what runs is
+    pushed after.
     """
     paths, folder, log = _records_of(task)
     if not paths:
         body()
-        return True
+        return RAN
     where = store_for(folder)
     where.prepare(folder)
+    cache = active_cache() if where is LOCAL else None
     with where.task_lock(folder, task.task_id):
         if is_current(task):
             logger.info("%r was completed by another run", task)
-            return False
+            return MEANWHILE
         started = time.time()
         # What the upstream outputs are before run() reads them: if another process rewrote
         # one meanwhile, the record is older than what was read, which costs a rerun, never a
@@ -337,13 +346,60 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> bool:
         # Fingerprinted before run(), which may change what a class attribute holds (and may
         # start a nested run, whose state check forgets the fingerprints worked out so far).
         code = (code_digest_of(type(task)), code_of(type(task))) if settings.track_code else None
+        if cache is not None:
+            item = _shared_item(task, paths, folder, cache[0].url)
+            if _pull_made_the_same(task, item, cache[0], upstream, code):
+                return PULLED
         with where.staging(list(paths.values())) as staged:
             body()
             missing = [k for k, p in paths.items() if staged[p] is None and where.stat(p) is None]
             if missing:
                 raise OutputsNotSavedError(task, missing)
             _commit(task, where, paths, log, staged, started, upstream, code)
-    return True
+    if cache is not None and cache[1]:
+        _push_made(task, item, cache[0])
+    return RAN
+
+
+def _shared_item(task: Any, paths: dict[str, str], folder: str, url: str) -> transfer.Item:
+    root = folder_text(task.path) if getattr(task, "path", None) else folder_text(settings.dirpath)
+    return transfer.item_of(task.task_id, paths, folder, root, url, task._meta_path())
+
+
+def _pull_made_the_same(
+    task: Any,
+    item: transfer.Item,
+    remote: Any,
+    upstream: dict[str, dict[str, str]],
+    code: tuple[str, dict[str, str]] | None,
+) -> bool:
+    """Pull the task's outputs from the shared cache if they were made there from the same code,
+    upstream outputs and input files (the task id covers the parameters)."""
+    inputs = {path: st[2] for path in declared_inputs(task) if (st := _input_record(path))}
+
+    def made_the_same(record: dict) -> bool:
+        theirs = record.get("inputs") or {}
+        return (
+            record.get("code") == (None if code is None else code[0])
+            and (record.get("upstream") or {}) == upstream
+            and {p: e.get("hash") for p, e in theirs.items() if type(e) is dict} == inputs
+        )
+
+    try:
+        moved = transfer.pull([item], remote, force=True, show=False, accept=made_the_same, locked=True)
+    except (OSError, OutputError) as e:
+        logger.warning("could not look up %r in the shared cache %s: %s", task, remote.url, e)
+        return False
+    return bool(moved.tasks)
+
+
+def _push_made(task: Any, item: transfer.Item, remote: Any) -> None:
+    """Push what a run just made to the shared cache; a failure is reported, not raised: the
+    outputs are committed here."""
+    try:
+        transfer.push([item], remote, show=False)
+    except (OSError, OutputError) as e:
+        logger.warning("could not push %r to the shared cache %s: %s", task, remote.url, e)
 
 
 def _commit(

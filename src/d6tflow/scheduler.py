@@ -20,6 +20,7 @@ from d6tflow.executors import Executor, get_executor
 from d6tflow.graph import Graph, matching
 from d6tflow.provenance import still_current
 from d6tflow.status import State, Status
+from d6tflow.stores import shared_cache
 from d6tflow.summary import RunResult, TaskState, format_summary
 from d6tflow.task import Task, as_task_list
 from d6tflow.utils import confirm_prompt, gc_paused, gc_resumed, logger_level
@@ -43,6 +44,9 @@ def run(
     execution_summary: bool | None = None,
     executor: str | Executor | None = None,
     rerun_stale: bool | None = None,
+    remote: Any = None,
+    push: bool = True,
+    trusted: bool | None = None,
     **kwargs: Any,
 ) -> RunResult:
     """Run tasks and whatever they need that is not complete yet.
@@ -58,6 +62,10 @@ def run(
     the other branches ran; otherwise check the returned result (falsy when anything failed).
     Stale tasks (code, upstream output or input file changed) rerun; ``rerun_stale=False``
     (default: ``settings.rerun_stale``) only reports them and keeps their outputs.
+    ``remote`` (a URL, or True for ``set_remote``'s) is a shared cache: a task about to run is
+    pulled from there instead if it was made from the same code, upstream outputs and input
+    files; what runs is pushed there after (``push=False``: only read). ``trusted=True``: its
+    pickles may be loaded (docs/sharing.md).
     """
     options = {k: v for k, v in kwargs.items() if k not in _IGNORED_LUIGI_OPTIONS}
     if options and executor is None and workers <= 1:
@@ -72,7 +80,11 @@ def run(
     # d6tflow's own bookkeeping makes many objects and no cyclic garbage; the collector comes
     # back for tasks' run() (execute_task), for waits (_execute) and after the run, when the
     # graph is gone.
-    with gc_paused(), logger_level(logger, settings.log_level):
+    with (
+        gc_paused(),
+        logger_level(logger, settings.log_level),
+        shared_cache(remote, push, trusted),
+    ):
         # Made first: an option the executor does not take stops the run before forced* deletes.
         runner = get_executor(executor, workers=workers, run_flow=run, **options)
         graph = Graph(roots)
@@ -188,7 +200,7 @@ class _Frontier:
 
     def finish(self, task: Task, state: TaskState) -> None:
         self.status[task] = state
-        if state in (TaskState.DONE, TaskState.UP_TO_DATE):
+        if state in (TaskState.DONE, TaskState.UP_TO_DATE, TaskState.PULLED):
             for child in self.dependents[task]:
                 self.waiting_on[child] -= 1
                 if self.waiting_on[child] == 0:
@@ -252,7 +264,10 @@ def _record_outcome(task: Task, outcome: Any, frontier: _Frontier, result: RunRe
             logger.info("done %r", task)
         if not outcome.ran:
             result.reasons[task] = ("completed meanwhile by another run",)
-        frontier.finish(task, TaskState.DONE)
+        if outcome.pulled:
+            frontier.finish(task, TaskState.PULLED)
+        else:
+            frontier.finish(task, TaskState.DONE)
     else:
         logger.error("%r failed:\n%s", task, outcome.traceback)
         result.failures.append(TaskFailure(task, outcome.error, outcome.traceback))

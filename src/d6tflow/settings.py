@@ -31,6 +31,10 @@ durable: bool = False
 #: the run is restored after it.
 log_level: str = "WARNING"
 
+#: Set by ``enable_cloud_storage`` (the original's names): the URL of the remote data folder.
+cloud_fs_prefix: str | None = None
+cloud_fs_enabled: bool = False
+
 isinit: bool = False
 isinitpipe: bool = False
 

@@ -10,7 +10,6 @@ A task's folder in the remote mirrors its folder under the local data folder (or
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from d6tflow import settings
@@ -18,7 +17,7 @@ from d6tflow.errors import UsageError
 from d6tflow.graph import Graph
 from d6tflow.stores import folder_text, get_remote, is_url
 from d6tflow.task import Task
-from d6tflow.transfer import Item, Moved
+from d6tflow.transfer import Item, Moved, item_of
 from d6tflow.transfer import pull as pull_items
 from d6tflow.transfer import push as push_items
 
@@ -59,10 +58,8 @@ def items_of(tasks: list[Task], url: str, upstream: bool = True) -> list[Item]:
                 f"{task!r} writes to the remote folder {folder}: push and pull copy between a "
                 "local data folder and a remote one. Its outputs are already shared there."
             )
-        relative = os.path.relpath(folder, root).replace(os.sep, "/")
-        remote_folder = url if relative == "." else f"{url}/{relative}"
         meta = task._meta_path() if hasattr(task, "_meta_path") else None
-        found.append(Item(task.task_id, folder.rstrip(os.sep), remote_folder, paths, meta))
+        found.append(item_of(task.task_id, paths, folder, root, url, meta))
     return found
 
 

@@ -9,7 +9,9 @@ is on the local disk (:data:`~d6tflow.storage.LOCAL`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +22,23 @@ from d6tflow.storage import LOCAL, Store
 if TYPE_CHECKING:
     from d6tflow.remote_storage import RemoteStore
 
-__all__ = ["get_remote", "is_url", "open_remote", "set_dir", "set_remote", "store_for"]
+__all__ = [
+    "enable_cloud_storage",
+    "enable_gcs",
+    "get_remote",
+    "is_url",
+    "open_remote",
+    "set_dir",
+    "set_remote",
+    "store_for",
+]
 
 # Registered remote folders, by URL (no trailing "/"), longest first.
 _remotes: dict[str, RemoteStore] = {}
 # The remote of push/pull/run(remote=True), if set.
 _default_remote: list[RemoteStore] = []
+# While a run(remote=...) lasts: the shared cache's remote, and whether to push what runs.
+_cache: list[tuple[RemoteStore, bool]] = []
 
 
 def is_url(path: Any) -> bool:
@@ -128,6 +141,25 @@ def folder_text(dirpath: Any) -> str:
         return str(dirpath).rstrip("/")
 
 
+def enable_cloud_storage(
+    protocol: str, bucket: str, prefix: str | None = None, **storage_options: Any
+) -> str:
+    """The original's way to a remote data folder: ``set_dir("<protocol>://<bucket>/<prefix>",
+    **storage_options)``. Returns the URL."""
+    url = f"{protocol.removesuffix('://')}://{bucket.strip('/')}"
+    if prefix:
+        url += "/" + prefix.strip("/")
+    set_dir(url, **storage_options)
+    settings.cloud_fs_prefix = url
+    settings.cloud_fs_enabled = True
+    return url
+
+
+def enable_gcs(bucket: str, prefix: str | None = None, **storage_options: Any) -> str:
+    """``enable_cloud_storage("gs", bucket, prefix)`` (needs gcsfs: ``pip install gcsfs``)."""
+    return enable_cloud_storage("gs", bucket, prefix, **storage_options)
+
+
 def _url_path(url: str, storage_options: dict[str, Any]) -> Any:
     """``settings.dirpath`` of a remote data folder: a ``upath.UPath`` (pathlib for fsspec)."""
     try:
@@ -182,11 +214,35 @@ def get_remote(
     return found
 
 
+@contextlib.contextmanager
+def shared_cache(
+    remote: Any, push: bool = True, trusted: bool | None = None
+) -> Iterator[RemoteStore | None]:
+    """While inside, a task about to run is first looked up on ``remote`` (a URL, or True for
+    ``set_remote``'s): outputs made there from the same task id, code, upstream outputs and
+    input files are pulled instead; what runs is pushed after (``push=False``: not)."""
+    if remote is None or remote is False:
+        yield None
+        return
+    found = get_remote(remote, trusted=trusted)
+    _cache[:] = [(found, push)]
+    try:
+        yield found
+    finally:
+        _cache.clear()
+
+
+def active_cache() -> tuple[RemoteStore, bool] | None:
+    """(remote, push) of the shared cache of the run in progress, if it has one."""
+    return _cache[0] if _cache else None
+
+
 def remote_settings() -> dict[str, Any]:
     """The registered remotes as plain values, for worker processes (see executors.shipping)."""
     return {
         "remotes": [(url, r.options, r.trusted) for url, r in reversed(_remotes.items())],
         "default": _default_remote[0].url if _default_remote else None,
+        "cache": (_cache[0][0].url, _cache[0][1]) if _cache else None,
     }
 
 
@@ -198,6 +254,8 @@ def apply_remote_settings(snapshot: dict[str, Any]) -> None:
     _default_remote.clear()
     if default:
         _default_remote.append(_remotes[default])
+    cache = snapshot.get("cache")
+    _cache[:] = [(_remotes[cache[0]], cache[1])] if cache else []
 
 
 def pulled_from(path: str) -> str | None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class TaskState(str, enum.Enum):
     COMPLETE = "complete"  # already complete before the run
     DONE = "done"  # ran successfully in this run
+    PULLED = "pulled"  # pulled from the shared cache (run(remote=...)): made there the same way
     FAILED = "failed"
     SKIPPED = "skipped"  # not run because a dependency failed
     UP_TO_DATE = "up to date"  # its upstream reran but produced the same output
@@ -91,6 +92,7 @@ def format_summary(result: RunResult) -> str:
     sections = [
         (TaskState.COMPLETE, "complete ones were encountered"),
         (TaskState.DONE, "ran successfully"),
+        (TaskState.PULLED, "were pulled from remote, made there from the same code and inputs"),
         (TaskState.UP_TO_DATE, "were up to date: their upstream reran with the same output"),
         (TaskState.STALE_KEPT, "were stale and kept as they are (rerun_stale is off)"),
         (TaskState.FAILED, "failed"),

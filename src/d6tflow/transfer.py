@@ -12,6 +12,7 @@ pull killed midway leaves only temporary files, removed by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -77,6 +78,16 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n} B"
+
+
+def item_of(
+    task_id: str, paths: dict[str, str], folder: str, root: str, url: str, meta: str | None
+) -> Item:
+    """A task's outputs here (``paths`` in ``folder``, below the data folder ``root``) and its
+    folder in the remote at ``url``, which mirrors ``folder``'s place below ``root``."""
+    relative = os.path.relpath(folder, root).replace(os.sep, "/")
+    remote_folder = url if relative == "." else f"{url}/{relative}"
+    return Item(task_id, folder.rstrip(os.sep), remote_folder, paths, meta)
 
 
 def hashes_of(record: dict | None) -> dict[str, Any] | None:
@@ -203,10 +214,12 @@ def pull(
     force: bool = False,
     show: bool = True,
     accept: Any = None,
+    locked: bool = False,
 ) -> Moved:
     """Download the tasks' outputs whose local record differs, verify them, then commit them
     locally with the remote's record. ``accept(record)``: pull only records it accepts (the
-    shared cache's test); the others count as absent."""
+    shared cache's test); the others count as absent. ``locked``: the caller holds the tasks'
+    locks already."""
     manifests.begin_check()
     moved = Moved("pull", remote.url)
     fetching: list[tuple[Item, dict]] = []
@@ -251,7 +264,7 @@ def pull(
         temps = {final: tmp for _, tmp, final in downloads}
         _verify(fetching, temps, remote)
         for item, record in fetching:
-            _commit_pulled(item, record, temps, remote)
+            _commit_pulled(item, record, temps, remote, locked)
             moved.tasks.append(item.task_id)
         moved.files = len(downloads)
     finally:
@@ -297,7 +310,9 @@ def _verify(fetching: list[tuple[Item, dict]], temps: dict[str, str], remote: Re
                 )
 
 
-def _commit_pulled(item: Item, record: dict, temps: dict[str, str], remote: RemoteStore) -> None:
+def _commit_pulled(
+    item: Item, record: dict, temps: dict[str, str], remote: RemoteStore, locked: bool
+) -> None:
     """Commit the verified files with the remote's record, as a local run commits."""
     log = LOCAL.records(item.local_folder)
     local = {k: v for k, v in record.items() if k != "meta"}
@@ -310,7 +325,8 @@ def _commit_pulled(item: Item, record: dict, temps: dict[str, str], remote: Remo
         outputs[key] = {**entry, "size": size, "mtime_ns": mtime_ns}
     digest = record.get("code")
     members = remote.records(item.remote_folder).code_members(digest)
-    with LOCAL.task_lock(item.local_folder, item.task_id), LOCAL.staging(paths) as staged:
+    lock = contextlib.nullcontext() if locked else LOCAL.task_lock(item.local_folder, item.task_id)
+    with lock, LOCAL.staging(paths) as staged:
         for path in paths:
             staged[path] = temps.pop(path)
         LOCAL.commit(log, local, members, paths, settings.durable)

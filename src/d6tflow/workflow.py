@@ -30,6 +30,8 @@ from d6tflow.invalidation import (
 )
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
+from d6tflow.sharing import pull as _pull
+from d6tflow.sharing import push as _push
 from d6tflow.status import counts_as_done
 from d6tflow.task import Task, check_name
 from d6tflow.task_data import load_meta
@@ -286,6 +288,17 @@ class Workflow:
         """
         return load_all(self.get_task(task), keys, as_dict, cached)
 
+    # -- sharing -----------------------------------------------------------------------------------
+
+    def push(self, task: TaskClass | None = None, remote: Any = None, **kwargs: Any) -> Any:
+        """Upload ``task``'s outputs and its upstream tasks' to the remote (``d6tflow.push``)."""
+        return _push(self.get_task(task), remote, **kwargs)
+
+    def pull(self, task: TaskClass | None = None, remote: Any = None, **kwargs: Any) -> Any:
+        """Download ``task``'s outputs and its upstream tasks' from the remote
+        (``d6tflow.pull``)."""
+        return _pull(self.get_task(task), remote, **kwargs)
+
     # -- invalidation ----------------------------------------------------------------------------
 
     def reset(self, task: TaskClass | None = None, confirm: bool = False) -> bool:
@@ -507,6 +520,20 @@ class WorkflowMulti:
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.index.name = "flow"
         return frame
+
+    # -- sharing -----------------------------------------------------------------------------------
+
+    def push(
+        self, task: TaskClass | None = None, flow: Any = None, remote: Any = None, **kwargs: Any
+    ) -> Any:
+        """Upload ``task``'s outputs (and upstream) of one flow, or of every flow at once."""
+        return _push([w.get_task(task) for w in self._flows(flow).values()], remote, **kwargs)
+
+    def pull(
+        self, task: TaskClass | None = None, flow: Any = None, remote: Any = None, **kwargs: Any
+    ) -> Any:
+        """Download ``task``'s outputs (and upstream) of one flow, or of every flow at once."""
+        return _pull([w.get_task(task) for w in self._flows(flow).values()], remote, **kwargs)
 
     # -- invalidation ----------------------------------------------------------------------------
 

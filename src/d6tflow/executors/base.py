@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from d6tflow.errors import FlowFailedError, OutputsNotSavedError, UsageError
 from d6tflow.protocol import judged_by_engine, runs_nothing
-from d6tflow.provenance import run_and_commit
+from d6tflow.provenance import MEANWHILE, PULLED, RAN, run_and_commit
 from d6tflow.utils import flatten, gc_resumed, map_structure
 
 if TYPE_CHECKING:
@@ -24,11 +24,13 @@ RunFlow = Callable[..., Any]
 
 class TaskOutcome(NamedTuple):
     """What came of running one task; ``error`` is None on success. Picklable, so it can come
-    back from another process. ``ran`` is False when another run had completed it meanwhile."""
+    back from another process. ``ran`` is False when another run had completed it meanwhile;
+    ``pulled``: its outputs came from the shared cache (``run(remote=...)``) instead."""
 
     error: BaseException | None = None
     traceback: str = ""
     ran: bool = True
+    pulled: bool = False
 
 
 class FinishedFuture:
@@ -81,25 +83,25 @@ def execute_task(task: Task, run_flow: RunFlow | None) -> TaskOutcome:
     then check its outputs."""
     try:
         with gc_resumed():  # the scheduler pauses the collector for its own work, not for this
-            ran = _run(task, run_flow)
+            how = _run(task, run_flow)
     except Exception as e:
         return TaskOutcome(error=e, traceback=traceback.format_exc())
-    return TaskOutcome(ran=ran)
+    return TaskOutcome(ran=how != MEANWHILE, pulled=how == PULLED)
 
 
-def _run(task: Task, run_flow: RunFlow | None) -> bool:
+def _run(task: Task, run_flow: RunFlow | None) -> str:
     if runs_nothing(task):
-        return True  # an aggregator's yielded tasks are graph dependencies, already complete
+        return RAN  # an aggregator's yielded tasks are graph dependencies, already complete
     if not judged_by_engine(task):  # a custom complete() decides for itself
         _run_body(task, run_flow)
-        return True
+        return RAN
     if hasattr(task, "_file_paths"):  # a data task: outputs staged, then committed with a record
         return run_and_commit(task, lambda: _run_body(task, run_flow))
     _run_body(task, run_flow)
     missing = _missing_outputs(task)
     if missing:
         raise OutputsNotSavedError(task, missing)
-    return True
+    return RAN
 
 
 def _run_body(task: Task, run_flow: RunFlow | None) -> None:

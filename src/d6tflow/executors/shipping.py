@@ -38,12 +38,14 @@ from typing import Any
 
 from d6tflow import cache, settings
 from d6tflow.errors import (
+    DataFolderNotSharedError,
     NotShippableError,
     RemoteTaskError,
     WorkerDiedError,  # noqa: F401 - its import path before d6tflow.errors
 )
 from d6tflow.executors.base import FinishedFuture, TaskOutcome, execute_task
 from d6tflow.protocol import runs_nothing
+from d6tflow.stores import remote_settings
 
 logger = logging.getLogger("d6tflow")
 
@@ -72,6 +74,8 @@ class Shipment:
     sources: dict[str, str] | None = None
     #: ``d6tflow.run`` (pickled by reference): runs the tasks the task yields from ``run()``.
     run_flow: Any = None
+    #: The remote folders this process knows, with their options (stores.remote_settings).
+    remotes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +83,7 @@ class Returned:
     """What comes back: the outcome, and the task's in-memory outputs (cloudpickled)."""
 
     ran: bool = True
+    pulled: bool = False
     outputs: bytes | None = None
     error: bytes | None = None
     error_type: str = ""
@@ -251,7 +256,7 @@ def settings_snapshot(absolute_dir: bool = False) -> dict[str, Any]:
         name: value
         for name, value in vars(settings).items()
         if not name.startswith("__")
-        and isinstance(value, (str, bool, int, float, Path, type(None)))
+        and (isinstance(value, (str, bool, int, float, Path, type(None))) or name == "dirpath")
     }
     if absolute_dir and "://" not in str(settings.dirpath):
         found["dirpath"] = Path(os.path.abspath(settings.dirpath))
@@ -269,6 +274,7 @@ class Environment:
     cwd: str = ""
     sys_path: list[str] = field(default_factory=list)
     formats: bytes | None = None
+    remotes: dict[str, Any] = field(default_factory=dict)
     #: Task classes pickled so far (this process only; see dumps_task).
     classes: dict = field(default_factory=dict, repr=False)
     sources: dict[str, str] | None = None
@@ -281,6 +287,7 @@ class Environment:
 
         from d6tflow.formats import registered_formats
 
+        _check_not_in_memory()
         own = {
             name: fmt
             for name, fmt in registered_formats().items()
@@ -292,8 +299,24 @@ class Environment:
             cwd=os.getcwd(),
             sys_path=list(sys.path),
             formats=cloudpickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL) if own else None,
+            remotes=remote_settings(),
             sources=user_module_sources() if sources else None,
         )
+
+
+def _check_not_in_memory() -> None:
+    """A ``memory://`` folder lives in one process: workers would write to their own."""
+    remotes = remote_settings()
+    for what, url in (
+        ("data folder", str(settings.dir)),
+        ("shared cache", remotes["cache"][0] if remotes["cache"] else ""),
+    ):
+        if url.startswith("memory://"):
+            raise DataFolderNotSharedError(
+                f"The {what} {url} is in this process's memory: worker processes cannot reach "
+                "it. Run with workers=1 (inline), or use a folder every worker reaches (a local "
+                "folder, s3://…)."
+            )
 
 
 def user_module_sources() -> dict[str, str]:
@@ -356,6 +379,7 @@ def pack(task: Any, env: Environment | None = None, run_flow: Any = None) -> Shi
         code=code_of(type(task)) if settings.track_code else None,
         sources=env.sources,
         run_flow=run_flow,
+        remotes=env.remotes,
     )
 
 
@@ -428,7 +452,7 @@ def unpack(task: Any, returned: Returned) -> TaskOutcome:
         targets = memory_targets(task)
         for key, obj in outputs.items():
             cache.data[targets[key].key] = obj
-    return TaskOutcome(ran=returned.ran)
+    return TaskOutcome(ran=returned.ran, pulled=returned.pulled)
 
 
 _DYNAMIC_FRAME = re.compile(r'^(\s*)File "<dynamic-code>", line (\d+), in (\S+)$')

@@ -34,6 +34,7 @@ _lock = threading.Lock()
 # Keys of d6tflow.data in use by tasks running in this process (Dask runs several in threads).
 _in_use: dict[str, int] = {}
 _last_settings: dict[str, Any] | None = None
+_last_remotes: dict[str, Any] | None = None
 _last_formats: bytes | None = None
 _in_job = 0
 _terminating = False  # a SIGTERM is being acted on: the running task unwinds
@@ -92,7 +93,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _prepare_process(shipment: Shipment, chdir: bool) -> None:
     """Make this process look like the parent: imports, working directory, d6tflow settings."""
-    global _last_settings, _last_formats
+    global _last_settings, _last_formats, _last_remotes
     _use_path(shipment.sys_path)
     if chdir and _cwd() != shipment.cwd and os.path.isdir(shipment.cwd):
         os.chdir(shipment.cwd)
@@ -101,6 +102,11 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
             setattr(settings, name, value)
         logging.getLogger("d6tflow").setLevel(settings.log_level)
         _last_settings = shipment.settings
+    if shipment.remotes != _last_remotes:
+        from d6tflow.stores import apply_remote_settings
+
+        apply_remote_settings(shipment.remotes)
+        _last_remotes = shipment.remotes
     if shipment.formats is not None and shipment.formats != _last_formats:
         from d6tflow.formats import register, registered_formats
 
@@ -265,7 +271,7 @@ def _success(task: Any, outcome: TaskOutcome, outputs: dict[str, Any]) -> Return
     import cloudpickle
 
     if not outputs:
-        return Returned(ran=outcome.ran)
+        return Returned(ran=outcome.ran, pulled=outcome.pulled)
     try:
         blob = cloudpickle.dumps(outputs, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:
@@ -275,7 +281,7 @@ def _success(task: Any, outcome: TaskOutcome, outputs: dict[str, Any]) -> Return
             f"{e}. Objects kept in memory (TaskCache) must be picklable to run with workers > 1; "
             "or save them to a file format",
         )
-    return Returned(ran=outcome.ran, outputs=blob)
+    return Returned(ran=outcome.ran, pulled=outcome.pulled, outputs=blob)
 
 
 def _failure(error: BaseException, context: str = "", traceback_text: str = "") -> Returned:
