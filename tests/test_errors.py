@@ -58,6 +58,7 @@ BUILTIN_BASES: dict[str, tuple[type[BaseException], ...]] = {
     "OutputsNotSavedError": (RuntimeError,),
     "UntrustedPickleError": (RuntimeError,),
     "TransferError": (RuntimeError,),
+    "RemoteStorageError": (OSError,),
     "OutputKeyError": (IndexError, KeyError),
     "PersistMismatchError": (ValueError,),
     "FlowFailedError": (RuntimeError,),

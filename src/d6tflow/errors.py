@@ -41,6 +41,7 @@ __all__ = [
     "UnknownTaskClassError",
     "UntrustedPickleError",
     "TransferError",
+    "RemoteStorageError",
     "UsageError",
     "WorkerDiedError",
 ]
@@ -161,6 +162,12 @@ class UntrustedPickleError(OutputError):
     """A pickled output (or metadata) came from a remote that is not marked trusted: unpickling
     runs whatever code its writer put in it. ``set_remote(url, trusted=True)`` (or
     ``trusted=True`` on the pull or run) allows it."""
+
+
+class RemoteStorageError(D6tflowError, OSError):
+    """A remote folder could not be reached or read (server down, wrong endpoint or
+    credentials): the message names the folder and the file system's own error. Nothing local
+    is lost: a commit writes its record only after its uploads."""
 
 
 class TransferError(OutputError):

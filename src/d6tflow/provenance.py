@@ -43,6 +43,9 @@ _COMPLETE = State.COMPLETE
 #: count as complete, and preview says so.
 LEGACY = Status(State.COMPLETE, ("legacy: no record of how it was made, not checked",), legacy=True)
 _UNREADABLE = Status(State.PENDING, ("manifest unreadable: its record is damaged",))
+_NO_RECORD = Status(
+    State.PENDING, ("output has no record: its commit was interrupted, or it was written by hand",)
+)
 
 
 def file_paths(task: TaskData) -> dict[str, str]:
@@ -164,6 +167,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     if missing:
         return _missing_status(task, missing, len(paths), manifest is None)
     if manifest is None:
+        if where.needs_records:
+            return _NO_RECORD
         reasons = []
     elif changed:
         words = _outputs_words(task, changed) + " changed after it was written"

@@ -40,7 +40,7 @@ from typing import Any
 import xxhash
 
 from d6tflow import locks, manifests
-from d6tflow.errors import MissingFileError, OutputError
+from d6tflow.errors import MissingFileError, OutputError, RemoteStorageError
 from d6tflow.fingerprint import file_record
 from d6tflow.manifests import ManifestLog, well_formed
 from d6tflow.storage import Store
@@ -85,6 +85,8 @@ class RemoteStore(Store):
     may be loaded.
     """
 
+    needs_records = True
+
     def __init__(self, url: str, fs: Any, options: dict | None = None, trusted: bool = True):
         self.url = url.rstrip("/")
         self.fs = fs
@@ -101,6 +103,21 @@ class RemoteStore(Store):
         return f"RemoteStore({self.url!r})"
 
     # -- listing -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reaching(self, what: str) -> Iterator[None]:
+        """Turn the file system's errors (other than a missing file) into one that names the
+        folder and what was being done."""
+        try:
+            yield
+        except (FileNotFoundError, RemoteStorageError, OutputError):
+            raise
+        except Exception as e:
+            raise RemoteStorageError(
+                f"Could not {what} in the remote folder {self.url}: {type(e).__name__}: {e}. "
+                "Check that its server is reachable and the storage options (endpoint, "
+                "credentials) are right."
+            ) from e
 
     def key(self, url: str) -> str:
         """The file system's own name for ``url`` (without the protocol)."""
@@ -122,7 +139,8 @@ class RemoteStore(Store):
         key = self.key(folder)
         self.fs.invalidate_cache(key)
         try:
-            entries = self.fs.find(key, detail=True, withdirs=False)
+            with self.reaching(f"list {folder}"):
+                entries = self.fs.find(key, detail=True, withdirs=False)
         except (FileNotFoundError, NotADirectoryError):
             return {}
         prefix = key + "/"
@@ -201,12 +219,13 @@ class RemoteStore(Store):
     def upload(self, local: str, path: str) -> None:
         """Put a local file (or folder) at ``path``, replacing what was there."""
         key = self.key(path)
-        if os.path.isdir(local):
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm(key, recursive=True)
-            self.fs.put(local.rstrip("/") + "/", key, recursive=True)
-        else:
-            self.fs.put_file(local, key)
+        with self.reaching(f"upload {path}"):
+            if os.path.isdir(local):
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm(key, recursive=True)
+                self.fs.put(local.rstrip("/") + "/", key, recursive=True)
+            else:
+                self.fs.put_file(local, key)
         self._forget(self._split(path)[0])
 
     def readable_path(self, path: str) -> str:
@@ -245,10 +264,11 @@ class RemoteStore(Store):
         local = os.path.join(where, self._split(path)[1])
         try:
             key = self.key(path)
-            if self.fs.isdir(key):
-                self.fs.get(key + "/", local + "/", recursive=True)
-            else:
-                self.fs.get_file(key, local)
+            with self.reaching(f"download {path}"):
+                if self.is_folder(path):
+                    self.fs.get(key + "/", local + "/", recursive=True)
+                else:
+                    self.fs.get_file(key, local)
             yield local
         finally:
             shutil.rmtree(where, ignore_errors=True)
@@ -256,7 +276,7 @@ class RemoteStore(Store):
     def remove(self, path: str) -> bool:
         existed = self.stat(path) is not None
         if existed:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError), self.reaching(f"delete {path}"):
                 self.fs.rm(self.key(path), recursive=True)
             self._forget(self._split(path)[0])
         return existed
@@ -438,7 +458,8 @@ class RemoteLog:
         if not wanted:
             return
         urls = {self.store.key(f"{self.path}/{n}"): n for n in wanted}
-        blobs = self.store.fs.cat(list(urls), on_error="return")
+        with self.store.reaching(f"read the records of {self.folder}"):
+            blobs = self.store.fs.cat(list(urls), on_error="return")
         for key, blob in blobs.items():
             if isinstance(blob, FileNotFoundError):
                 raise blob
@@ -489,7 +510,8 @@ class RemoteLog:
         data = "".join(manifests.encode_record(r) + "\n" for r in lines).encode("utf-8")
         key = self.store.key(f"{self.path}/{name}")
         try:
-            self.store.fs.pipe_file(key, data)
+            with self.store.reaching(f"write a record to {self.path}"):
+                self.store.fs.pipe_file(key, data)
         except OSError as e:
             raise OutputError(
                 f"Could not write the record of {lines[-1].get('task_id')} to {self.path}: {e}. "
@@ -509,7 +531,8 @@ class RemoteLog:
         name = f"{merged[-1].removesuffix('.jsonl')}~merged-{_token}.jsonl"
         self._write_segment(name, lines)
         keys = [self.store.key(f"{self.path}/{n}") for n in merged]
-        self.store.fs.rm(keys)
+        with self.store.reaching(f"delete merged records in {self.path}"):
+            self.store.fs.rm(keys)
         self.store._forget(self.folder)
         self._applied, self._parsed = [name], {name: lines}
 

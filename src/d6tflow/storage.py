@@ -36,6 +36,11 @@ class Store(ABC):
     is written; whatever a crash leaves is not counted.
     """
 
+    #: Outputs without a record count as complete ("legacy": the original d6tflow's) only where
+    #: this is False. A remote folder has no legacy outputs, and there an output without a record
+    #: is what a commit interrupted between its uploads and its record leaves.
+    needs_records: bool = False
+
     # -- outputs ---------------------------------------------------------------------------------
 
     @abstractmethod

@@ -184,7 +184,7 @@ def _put(remote: RemoteStore, uploads: list[tuple[str, str]], show: bool) -> int
     files = [(src, dst) for src, dst in uploads if not os.path.isdir(src)]
     total = sum(os.path.getsize(src) for src, _ in files)
     if files:
-        with _progress("push", len(files), show) as callback:
+        with _progress("push", len(files), show) as callback, remote.reaching("upload outputs"):
             remote.fs.put(
                 [src for src, _ in files],
                 [remote.key(dst) for _, dst in files],
@@ -278,10 +278,11 @@ def _get(remote: RemoteStore, downloads: list[tuple[str, str, str]], show: bool)
     for src, tmp, final in downloads:
         (folders if remote.is_folder(src) else files).append((src, tmp))
     if files:
-        with _progress("pull", len(files), show) as callback:
+        with _progress("pull", len(files), show) as callback, remote.reaching("download outputs"):
             remote.fs.get([remote.key(s) for s, _ in files], [t for _, t in files], callback=callback)
     for src, tmp in folders:
-        remote.fs.get(remote.key(src) + "/", tmp + "/", recursive=True)
+        with remote.reaching(f"download {src}"):
+            remote.fs.get(remote.key(src) + "/", tmp + "/", recursive=True)
     total = 0
     for _, tmp, _ in downloads:
         if os.path.isdir(tmp):
