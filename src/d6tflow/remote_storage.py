@@ -137,7 +137,10 @@ class RemoteStore(Store):
 
     def _list(self, folder: str) -> dict[str, dict]:
         key = self.key(folder)
-        self.fs.invalidate_cache(key)
+        # d6tflow keeps its own listings (one per folder and state check). The file system's
+        # cache of them would go stale as other processes write: s3fs, for one, refuses to read
+        # an object its cached listing of the parent does not show.
+        self.fs.invalidate_cache()
         try:
             with self.reaching(f"list {folder}"):
                 entries = self.fs.find(key, detail=True, withdirs=False)
@@ -445,6 +448,10 @@ class RemoteLog:
                 except FileNotFoundError:  # merged into one and deleted meanwhile: list again
                     continue
                 break
+            else:
+                raise RemoteStorageError(
+                    f"The records of {self.folder} kept changing while being read; try again"
+                )
             if names[: len(self._applied)] != self._applied:
                 self.records, self.code, self._applied = {}, {}, []
             for name in names[len(self._applied) :]:
@@ -459,7 +466,7 @@ class RemoteLog:
             return
         urls = {self.store.key(f"{self.path}/{n}"): n for n in wanted}
         with self.store.reaching(f"read the records of {self.folder}"):
-            blobs = self.store.fs.cat(list(urls), on_error="return")
+            blobs = self.store.fs.cat(list(urls), on_error="return", **_one_request(self.store.fs))
         for key, blob in blobs.items():
             if isinstance(blob, FileNotFoundError):
                 raise blob
@@ -561,6 +568,12 @@ def _code_lines(records: list[dict], code_members: dict | None) -> list[tuple[st
     if all(isinstance(v, dict) for v in code_members.values()):  # {digest: members}
         return [(d, m) for d, m in code_members.items() if d in digests]
     return [(d, code_members) for d in digests]
+
+
+def _one_request(fs: Any) -> dict[str, Any]:
+    """Options that make reading a small object one request: s3fs, by default, first asks for
+    its size (to read large ones in parallel parts)."""
+    return {"max_concurrency": 1} if getattr(fs, "max_concurrency", 1) > 1 else {}
 
 
 def _text(path: Any) -> str:

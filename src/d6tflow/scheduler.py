@@ -17,6 +17,7 @@ from typing import Any
 from d6tflow import interrupts, settings
 from d6tflow.errors import FlowFailedError, InvalidArgumentError, TaskFailure, UsageError
 from d6tflow.executors import Executor, get_executor
+from d6tflow.executors.shipping import check_not_in_memory
 from d6tflow.graph import Graph, matching
 from d6tflow.provenance import still_current
 from d6tflow.status import State, Status
@@ -87,6 +88,12 @@ def run(
     ):
         # Made first: an option the executor does not take stops the run before forced* deletes.
         runner = get_executor(executor, workers=workers, run_flow=run, **options)
+        if not runner.runs_in_caller:
+            try:
+                check_not_in_memory()
+            except BaseException:
+                runner.shutdown()
+                raise
         graph = Graph(roots)
         to_reset = _tasks_to_reset(graph, roots, forced, forced_all, forced_all_upstream)
         if to_reset:

@@ -78,8 +78,11 @@ def open_remote(
             f"A remote folder ({url}) needs fsspec and the file system of its protocol: "
             "pip install 'd6tflow[remote]' (s3fs for s3://; gcsfs, adlfs … for others)"
         ) from e
+    options = dict(storage_options or {})
+    if url.startswith(("file://", "local://")):
+        options.setdefault("auto_mkdir", True)  # object stores need no folders; a disk does
     try:
-        fs, _ = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        fs, _ = fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError) as e:
         raise MissingDependencyError(
             f"No file system for {url}: {e}. Install the package for its protocol "

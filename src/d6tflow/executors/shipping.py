@@ -287,7 +287,6 @@ class Environment:
 
         from d6tflow.formats import registered_formats
 
-        _check_not_in_memory()
         own = {
             name: fmt
             for name, fmt in registered_formats().items()
@@ -304,7 +303,7 @@ class Environment:
         )
 
 
-def _check_not_in_memory() -> None:
+def check_not_in_memory() -> None:
     """A ``memory://`` folder lives in one process: workers would write to their own."""
     remotes = remote_settings()
     for what, url in (
