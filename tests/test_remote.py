@@ -493,3 +493,61 @@ def test_shared_cache_with_worker_processes(s3, tmp_path):
     result = d6tflow.run(Report(n=4), remote=True, workers=2, execution_summary=False)
     assert set(result.status.values()) == {TaskState.PULLED}
     assert Report(n=4).outputLoad() == {"total": 6}
+
+
+# -- the rule, against an oracle ---------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# What can happen to a task's output on a remote folder between two state checks: the task runs
+# (a commit), another writer replaces the object with other bytes or with the very bytes it had,
+# the object is deleted, or the record's segments are deleted (a commit that never got to its
+# record, seen from the other side).
+EVENTS = st.lists(
+    st.sampled_from(["run", "other bytes", "same bytes", "delete object", "delete records"]),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=EVENTS)
+def test_remote_completeness_follows_the_record_and_the_content(events):
+    """Complete exactly when a record exists and every output has the content it names."""
+    import hashlib
+
+    d6tflow.set_dir("memory://oracle/p")
+    fs = fsspec.filesystem("memory")
+    for path in fs.find("/oracle"):
+        fs.rm(path)
+    stores.store_for("memory://oracle/p").forget_folders()
+    d6tflow.manifests.begin_check()
+
+    task = Raw(n=4)
+    path = os.fspath(task.output())
+    store = stores.store_for(path)
+    recorded: str | None = None  # the oracle: the content digest the current record names
+    for event in events:
+        if event == "run":
+            d6tflow.run(task, forced_all=True, execution_summary=False)
+            recorded = hashlib.sha256(fs.cat_file(store.key(path))).hexdigest()
+        elif event in ("other bytes", "same bytes") and fs.exists(store.key(path)):
+            data = fs.cat_file(store.key(path))
+            if event == "other bytes":
+                other = Path("other.parquet")
+                pd.DataFrame({"a": [len(data)]}).to_parquet(other)
+                data = other.read_bytes()
+            fs.pipe_file(store.key(path), data)
+        elif event == "delete object" and fs.exists(store.key(path)):
+            fs.rm(store.key(path))
+        elif event == "delete records":
+            for segment in fs.find(store.key(path).rpartition("/")[0] + "/.manifests"):
+                fs.rm(segment)
+            recorded = None
+        store.forget_folders()
+        d6tflow.manifests.begin_check()
+        present = fs.exists(store.key(path))
+        content = hashlib.sha256(fs.cat_file(store.key(path))).hexdigest() if present else None
+        expected = recorded is not None and content == recorded
+        assert task._status().complete is expected, (events, event)

@@ -438,3 +438,22 @@ def test_two_projects_with_a_module_of_the_same_name_share_a_cluster(dask_cluste
 
     assert run_in(project("a", 2)) == "2,4,6,8,10,12"
     assert run_in(project("b", 5)) == "5,10,15,20,25,30"
+
+
+def test_workers_on_other_hosts_write_to_a_remote_data_folder_directly(
+    dask_client, s3, monkeypatch
+):
+    # The workers are treated as if on another machine (only the host check is replaced: the
+    # cluster's processes and the S3 server are real). A local folder is refused (above); an
+    # s3:// data folder needs no shared disk: every worker reads and writes it itself.
+    monkeypatch.setattr("d6tflow.executors.dask._is_local", lambda host: False)
+    url = s3.new_bucket() + "/data"
+    d6tflow.set_dir(url, **s3.options)
+    tasks = [TaskReport(n=n) for n in (1, 2, 3)]
+    assert run(tasks, executor=dask_client)
+    assert sorted(t.outputLoad()["total"] for t in tasks) == [6, 12, 18]
+    wheres = [TaskWhere(n=n).outputLoad() for n in (1, 2, 3)]
+    assert os.getpid() not in {w["pid"] for w in wheres}  # written on the workers
+    assert str(TaskWhere(n=1).output().path).startswith(url)
+    again = run(tasks, executor=dask_client)
+    assert set(again.status.values()) == {TaskState.COMPLETE}
