@@ -78,7 +78,9 @@ class S3Server:
 
     def requests(self) -> int:
         """How many requests the server answered so far."""
-        return sum(1 for line in self.log.read_text().splitlines() if '" ' in line and "HTTP/" in line)
+        return sum(
+            1 for line in self.log.read_text().splitlines() if '" ' in line and "HTTP/" in line
+        )
 
 
 @contextlib.contextmanager

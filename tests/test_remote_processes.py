@@ -61,9 +61,7 @@ def _child(tmp_path: Path, body: str, *args: str) -> subprocess.CompletedProcess
 
 def _visible_outputs(folder: Path) -> list[str]:
     """Output files a user (or a state check) sees: not temporary files, not bookkeeping."""
-    return sorted(
-        p.name for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-    )
+    return sorted(p.name for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def test_a_pull_killed_midway_leaves_nothing_half_visible_and_the_next_completes(
@@ -199,7 +197,8 @@ def test_a_colleague_with_only_the_stubs_pulls_and_loads_every_output(s3, flow, 
     d6tflow.set_remote(url, **s3.options)
     workflow = d6tflow.Workflow(flow.Report, {"n": 4})
     workflow.run(execution_summary=False)
-    d6tflow.FlowExport(flows=workflow, save=True, path_export=str(tmp_path / "hand_off" / "stubs.py")).generate()
+    stubs = tmp_path / "hand_off" / "stubs.py"
+    d6tflow.FlowExport(flows=workflow, save=True, path_export=str(stubs)).generate()
     workflow.push(show=False)
 
     # Elsewhere: no flow.py, only the stubs module and the remote.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from d6tflow import cache, settings
-from d6tflow.errors import MissingArgumentError, UsageError
+from d6tflow.errors import MissingArgumentError
 from d6tflow.graph import Graph, matching, taskflow_upstream
 from d6tflow.provenance import file_paths, output_folder
 from d6tflow.sharing import tasks_of

@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from d6tflow import settings
+from d6tflow import settings, transfer
 from d6tflow.code_fingerprint import code_digest_of, code_of
-from d6tflow import transfer
 from d6tflow.errors import OutputError, OutputsNotSavedError
 from d6tflow.fingerprint import file_hash, file_record, file_stat
 from d6tflow.manifests import ManifestLog, begin_check, is_file_record, well_formed
@@ -184,10 +183,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
             return _UNREADABLE
         changed_upstream, upstream_words = _upstream_changes(deps, upstream)
         reasons.extend(changed_upstream)
-    if manifest is None:
-        hashes = None
-    elif len(hashes) != len(records):  # the manifest also has outputs no longer in persist
-        hashes = _hashes(manifest)
+    hashes = _recorded_hashes(manifest, hashes, records)
     if not reasons and not upstream_words:
         if manifest is None:
             return LEGACY
@@ -200,6 +196,16 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
         legacy=manifest is None,
         hashes=hashes,
     )
+
+
+def _recorded_hashes(
+    manifest: dict | None, checked: dict[str, str], records: dict
+) -> dict[str, str] | None:
+    """The output hashes a record names (None without one); ``checked``: those the state check
+    read, all of them unless the record also has outputs no longer in ``persist``."""
+    if manifest is None:
+        return None
+    return checked if len(checked) == len(records) else _hashes(manifest)
 
 
 def _missing_status(task: Any, missing: list[str], outputs: int, unrecorded: bool) -> Status:
@@ -391,7 +397,9 @@ def _pull_made_the_same(
         )
 
     try:
-        moved = transfer.pull([item], remote, force=True, show=False, accept=made_the_same, locked=True)
+        moved = transfer.pull(
+            [item], remote, force=True, show=False, accept=made_the_same, locked=True
+        )
     except (OSError, OutputError) as e:
         logger.warning("could not look up %r in the shared cache %s: %s", task, remote.url, e)
         return False

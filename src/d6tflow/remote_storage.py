@@ -178,8 +178,15 @@ class RemoteStore(Store):
         found = self.listing(folder)
         return name not in found and any(k.startswith(name + "/") for k in found)
 
-    def _forget(self, folder: str) -> None:
+    def forget(self, folder: str) -> None:
+        """``folder`` changed: list it again when next needed."""
         self._listings.pop(folder.rstrip("/"), None)
+
+    def note_written(self, folder: str, relative: str, info: dict) -> None:
+        """An object this process just wrote, known without listing ``folder`` again."""
+        cached = self._listings.get(folder.rstrip("/"))
+        if cached is not None:
+            cached[1][relative] = info
 
     # -- outputs -----------------------------------------------------------------------------------
 
@@ -194,11 +201,10 @@ class RemoteStore(Store):
             return file_record(local)[2]
 
     def record_of(self, path: str) -> tuple[int, int, str]:
-        local = self._staged.get(path) if path in self._staged else None
-        if local is None and os.path.exists(path):  # a staged file, by its local name
-            local = path
-        if local is not None:
-            return file_record(local)  # the stamp is set from the store at the commit
+        """Of a staged output (a local file; :meth:`commit` sets the stamp it gets on the
+        store) or of an object."""
+        if "://" not in path:
+            return file_record(path)
         seen = self.stat(path)
         if seen is None:
             raise MissingFileError(f"No such output: {path}")
@@ -229,7 +235,7 @@ class RemoteStore(Store):
                 self.fs.put(local.rstrip("/") + "/", key, recursive=True)
             else:
                 self.fs.put_file(local, key)
-        self._forget(self._split(path)[0])
+        self.forget(self._split(path)[0])
 
     def readable_path(self, path: str) -> str:
         staged = self._staged.get(path)
@@ -281,7 +287,7 @@ class RemoteStore(Store):
         if existed:
             with contextlib.suppress(FileNotFoundError), self.reaching(f"delete {path}"):
                 self.fs.rm(self.key(path), recursive=True)
-            self._forget(self._split(path)[0])
+            self.forget(self._split(path)[0])
         return existed
 
     def make_folder(self, folder: str) -> None:
@@ -311,7 +317,7 @@ class RemoteStore(Store):
         generation = manifests.generation()
         folders: dict[str, dict[str, dict]] = {}
         for rel in found:
-            head, _, tail = rel.rpartition("/")
+            head = rel.rpartition("/")[0]
             if head == SEGMENTS or head.endswith("/" + SEGMENTS):
                 folders.setdefault(head[: -len(SEGMENTS)].rstrip("/"), {})
         for sub in folders:  # each folder's listing comes from the root's
@@ -324,7 +330,7 @@ class RemoteStore(Store):
         folder = folder.rstrip("/")
         return [f"{folder}/{rel}" for rel in self.listing(folder) if rel.startswith(SEGMENTS)]
 
-    # -- committing ----------------------------------------------------------------------------------
+    # -- committing --------------------------------------------------------------------------------
 
     def prepare(self, folder: str) -> None:
         """Nothing to prepare: staging is local, and a dead run leaves nothing on the store."""
@@ -374,7 +380,7 @@ class RemoteStore(Store):
             entry["size"], entry["mtime_ns"] = seen
         log.append(record, code_members=code_members)
 
-    # -- local work space ----------------------------------------------------------------------------
+    # -- local work space --------------------------------------------------------------------------
 
     def _workdir(self) -> str:
         if self._work is None or not os.path.isdir(self._work):
@@ -524,9 +530,9 @@ class RemoteLog:
                 f"Could not write the record of {lines[-1].get('task_id')} to {self.path}: {e}. "
                 "Its outputs were uploaded but do not count; run again."
             ) from e
-        cached = self.store._listings.get(self.folder)
-        if cached is not None:  # our own segment: known without listing again
-            cached[1][f"{SEGMENTS}/{name}"] = {"name": key, "size": len(data), "type": "file"}
+        self.store.note_written(
+            self.folder, f"{SEGMENTS}/{name}", {"name": key, "size": len(data), "type": "file"}
+        )
 
     def _compact(self) -> None:
         """Merge the segments read so far into one, named to sort right after the last of them,
@@ -540,7 +546,7 @@ class RemoteLog:
         keys = [self.store.key(f"{self.path}/{n}") for n in merged]
         with self.store.reaching(f"delete merged records in {self.path}"):
             self.store.fs.rm(keys)
-        self.store._forget(self.folder)
+        self.store.forget(self.folder)
         self._applied, self._parsed = [name], {name: lines}
 
     def refresh_times(self, record: dict, seen: dict[str, tuple[int, int]]) -> None:

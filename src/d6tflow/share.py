@@ -179,7 +179,8 @@ def _class_code(task: Task) -> str:
     if getattr(task, "pipename", None) is not None:
         lines.append(f"    pipename={task.pipename!r}")
     if task.path is not None:
-        lines.append(f"    path={json.dumps(str(Path(task.path)))}")
+        path = str(task.path)  # a URL stays as it is; a local path in its normal form
+        lines.append(f"    path={json.dumps(path if '://' in path else str(Path(path)))}")
     if getattr(task, "task_group", None) is not None:
         lines.append(f"    task_group={json.dumps(str(task.task_group))}")
     if getattr(cls, "target_dir", None) is not None:

@@ -50,8 +50,8 @@ def items_of(tasks: list[Task], url: str, upstream: bool = True) -> list[Item]:
         paths, folder = file_paths()
         if not paths:  # in memory, or a custom target: nothing d6tflow can move
             continue
-        root = folder_text(task.path) if getattr(task, "path", None) else folder_text(
-            settings.dirpath
+        root = (
+            folder_text(task.path) if getattr(task, "path", None) else folder_text(settings.dirpath)
         )
         if is_url(folder):
             raise UsageError(

@@ -4,10 +4,9 @@ is listed.
 The engine above this module (provenance, targets, task_data, invalidation, catalog) reaches a data
 folder only through a :class:`Store`. :class:`LocalStore` is the one implementation today: a
 folder on this machine, built from ``store.py`` (atomic writes, staging), ``manifests.py`` (the
-record log of each folder) and ``locks.py``. A remote folder is a second implementation of the
-same methods (object stores have no rename and no append: its commit writes the record last,
-whatever way it keeps records). :class:`~d6tflow.remote_storage.RemoteStore` is the second; ``stores.store_for`` picks the store
-that holds a path.
+record log of each folder) and ``locks.py``. :class:`~d6tflow.remote_storage.RemoteStore` is the
+second: a folder of an object store (which has no rename and no append: its commit uploads the
+outputs, then writes the record). ``stores.store_for`` picks the store that holds a path.
 
 >>> store_for(folder).stat(path)          # (size, mtime_ns), or None when absent
 """

@@ -8,7 +8,7 @@ import pickle
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from d6tflow import settings
+from d6tflow import settings, sharing
 from d6tflow.code_source import module_label
 from d6tflow.errors import (
     MetadataMissingError,
@@ -23,7 +23,6 @@ from d6tflow.loading import load_inputs, load_outputs
 from d6tflow.protocol import builtin
 from d6tflow.provenance import assess, files_of, manifest_of, outputs_staged, remove_records
 from d6tflow.status import State, Status, counts_as_done
-from d6tflow import sharing
 from d6tflow.stores import check_trusted, folder_text, store_for
 from d6tflow.targets import CacheTarget, DataTarget, Target
 from d6tflow.task import Task, check_name

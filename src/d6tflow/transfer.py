@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from d6tflow import manifests, settings, store
@@ -129,7 +130,11 @@ def push(items: list[Item], remote: RemoteStore, force: bool = False, show: bool
         if theirs is not None and hashes_of(theirs) == hashes_of(record):
             moved.same.append(item.task_id)
             continue
-        if theirs is not None and not force and theirs.get("started", "") > record.get("started", ""):
+        if (
+            theirs is not None
+            and not force
+            and theirs.get("started", "") > record.get("started", "")
+        ):
             conflicts.append(item.task_id)
             continue
         sending.append((item, record))
@@ -140,7 +145,7 @@ def push(items: list[Item], remote: RemoteStore, force: bool = False, show: bool
             "yours, which a push would replace. Pull them, or push with force=True to replace them."
         )
     uploads: list[tuple[str, str]] = []
-    for item, record in sending:
+    for item, _ in sending:
         uploads.extend((p, item.remote_path(p)) for p in item.paths.values())
         if item.meta and os.path.exists(item.meta):
             uploads.append((item.meta, item.remote_path(item.meta)))
@@ -193,16 +198,10 @@ def _put(remote: RemoteStore, uploads: list[tuple[str, str]], show: bool) -> int
     for src, dst in uploads:
         if os.path.isdir(src):
             remote.upload(src, dst)
-            total += sum(os.path.getsize(p) for p in store.files_under(_path(src)))
+            total += sum(os.path.getsize(p) for p in store.files_under(Path(src)))
     for _, dst in uploads:
-        remote._forget(dst.rpartition("/")[0])
+        remote.forget(dst.rpartition("/")[0])
     return total
-
-
-def _path(text: str) -> Any:
-    from pathlib import Path
-
-    return Path(text)
 
 
 # -- pull -----------------------------------------------------------------------------------------
@@ -275,18 +274,20 @@ def pull(
 
 def _get(remote: RemoteStore, downloads: list[tuple[str, str, str]], show: bool) -> int:
     files, folders = [], []
-    for src, tmp, final in downloads:
+    for src, tmp, _ in downloads:
         (folders if remote.is_folder(src) else files).append((src, tmp))
     if files:
         with _progress("pull", len(files), show) as callback, remote.reaching("download outputs"):
-            remote.fs.get([remote.key(s) for s, _ in files], [t for _, t in files], callback=callback)
+            remote.fs.get(
+                [remote.key(s) for s, _ in files], [t for _, t in files], callback=callback
+            )
     for src, tmp in folders:
         with remote.reaching(f"download {src}"):
             remote.fs.get(remote.key(src) + "/", tmp + "/", recursive=True)
     total = 0
     for _, tmp, _ in downloads:
         if os.path.isdir(tmp):
-            total += sum(os.path.getsize(p) for p in store.files_under(_path(tmp)))
+            total += sum(os.path.getsize(p) for p in store.files_under(Path(tmp)))
         elif os.path.exists(tmp):
             total += os.path.getsize(tmp)
     return total

@@ -33,6 +33,7 @@ from d6tflow.scheduler import run as _run
 from d6tflow.sharing import pull as _pull
 from d6tflow.sharing import push as _push
 from d6tflow.status import counts_as_done
+from d6tflow.stores import folder_text
 from d6tflow.task import Task, check_name
 from d6tflow.task_data import load_meta
 from d6tflow.utils import map_structure, params_generator_multiple
@@ -156,11 +157,11 @@ class Workflow:
     def path(self) -> str | None:
         """The folder this flow's outputs go to (None: the data folder)."""
         if self.env is None:
-            return None if self._path is None else os.fspath(self._path)
+            return None if self._path is None else folder_text(self._path)
         base = self._path
         if base is None:
             base = getattr(self.default_task, "path", None) or settings.dirpath
-        return f"{os.fspath(base)}/env={self.env}"
+        return f"{folder_text(base)}/env={self.env}"
 
     # -- building tasks -------------------------------------------------------------------------
 

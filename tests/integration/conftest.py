@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from tests.servers import die_with_parent
 
 STARTUP_TIMEOUT_S = 90
