@@ -365,18 +365,23 @@ class RemoteStore(Store):
     ) -> None:
         """Upload the staged outputs, then write the record with the stamps they got: the
         record is written last, so an upload cut short leaves no record that vouches for it."""
+        sent: dict[str, str | None] = {}  # file name -> MD5 of what this process uploaded
         for path in paths:
             staged = self._staged.get(path)
             if staged is not None:
+                sent[self._split(path)[1]] = None if os.path.isdir(staged) else _md5(staged)
                 self.upload(staged, path)
                 self._staged[path] = None
                 _remove_local(staged)
         folder = log.folder
-        self.listing(folder, fresh=True)
+        found = self.listing(folder, fresh=True)
         for entry in record["outputs"].values():
             seen = self._entry(f"{folder}/{entry['file']}")
             if seen is None:
                 raise OutputError(f"{folder}/{entry['file']} is not on the store after upload")
+            _check_ours(
+                found.get(entry["file"]), sent.get(entry["file"]), f"{folder}/{entry['file']}"
+            )
             entry["size"], entry["mtime_ns"] = seen
         log.append(record, code_members=code_members)
 
@@ -574,6 +579,30 @@ def _code_lines(records: list[dict], code_members: dict | None) -> list[tuple[st
     if all(isinstance(v, dict) for v in code_members.values()):  # {digest: members}
         return [(d, m) for d, m in code_members.items() if d in digests]
     return [(d, code_members) for d in digests]
+
+
+def _md5(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_ours(info: dict | None, md5: str | None, path: str) -> None:
+    """The object listed after the upload is the one this process sent: its ETag (on S3 the
+    MD5 of a single-part upload) says so. Else another writer replaced it in between, and a
+    record with our hash and its stamp would vouch for its bytes: the commit is not made."""
+    etag = str((info or {}).get("ETag") or "").strip('"')
+    if md5 is None or not etag or "-" in etag or len(etag) != 32:
+        return  # a folder, a multipart upload or a store without MD5 ETags: nothing to compare
+    if etag != md5:
+        raise OutputError(
+            f"{path} was replaced by another writer while this run uploaded it; its record "
+            "was not written, so the task counts as not done. Run again."
+        )
 
 
 def _one_request(fs: Any) -> dict[str, Any]:

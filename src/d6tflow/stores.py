@@ -209,7 +209,13 @@ def get_remote(
         found = _default_remote[0]
     elif isinstance(remote, str):
         text = remote if "://" in remote else "file://" + os.path.abspath(remote)
-        found = open_remote(text, storage_options)
+        known = _remotes.get(_normalized(text))
+        # A remote named by URL is trusted only if said so (here or by set_remote/set_dir).
+        found = (
+            known
+            if known is not None and storage_options is None
+            else open_remote(text, storage_options, trusted=bool(trusted))
+        )
     else:
         found = remote
     if trusted is not None:

@@ -116,7 +116,8 @@ def _local_record(item: Item) -> dict | None:
 
 
 def push(items: list[Item], remote: RemoteStore, force: bool = False, show: bool = True) -> Moved:
-    """Upload the tasks' outputs whose remote record differs, then their records."""
+    """Upload the tasks' outputs whose remote record differs, then their records. ``force``:
+    upload every complete task's outputs, replacing whatever the remote has."""
     manifests.begin_check()
     moved = Moved("push", remote.url)
     sending: list[tuple[Item, dict]] = []
@@ -127,7 +128,8 @@ def push(items: list[Item], remote: RemoteStore, force: bool = False, show: bool
             moved.absent.append(item.task_id)
             continue
         theirs = remote.records(item.remote_folder).get(item.task_id)
-        if theirs is not None and hashes_of(theirs) == hashes_of(record):
+        # force: upload even the same content (a remote object damaged after its push).
+        if theirs is not None and not force and hashes_of(theirs) == hashes_of(record):
             moved.same.append(item.task_id)
             continue
         if (
