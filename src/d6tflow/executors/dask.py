@@ -48,6 +48,7 @@ from d6tflow.executors.shipping import (
     unpack,
 )
 from d6tflow.executors.worker import run_shipment, skip_main
+from d6tflow.stores import folder_text
 
 logger = logging.getLogger("d6tflow")
 
@@ -190,7 +191,7 @@ class DaskExecutor(Executor):
         self._remote_hosts = sorted(
             {h for h in (urlparse(a).hostname for a in workers_info) if h and not _is_local(h)}
         )
-        self._check_reachable(os.fspath(settings.dirpath))
+        self._check_reachable(folder_text(settings.dirpath))
 
     def _start_local(
         self, workers: int, timeout: float, cluster_options: dict[str, Any] | None
