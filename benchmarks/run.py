@@ -1,6 +1,6 @@
 """`make bench`: ours, a plain-Python floor and the original d6tflow side by side, in one run.
 
-    python benchmarks/run.py [graphs|parquet|import|parallel|provenance|oracle ...]
+    python benchmarks/run.py [graphs|parquet|import|parallel|provenance|oracle|remote ...]
 
 No argument runs every section. Environment:
     BENCH_QUICK=1           only N=1,000 and fewer repetitions (for development)
@@ -9,6 +9,7 @@ No argument runs every section. Environment:
     BENCH_PARQUET_ROWS      rows of the Parquet frame (default 5,000,000)
     BENCH_SCRATCH=/dev/shm  where the workloads write (default benchmarks/.work/, on the disk)
     D6TFLOW_ORACLE_EXAMPLES=500  examples of the rebuild oracle's long profile (quick: 50)
+    BENCH_REMOTE_TASKS=1000 BENCH_REMOTE_MB=200  the remote section's sizes (quick: 200, 20)
 Progress goes to stderr; the report goes to stdout and to benchmarks/.work/report.md.
 
 Every measurement runs in child processes, so this script needs only the standard library; the
@@ -30,6 +31,7 @@ import bench_oracle
 import bench_parallel
 import bench_parquet
 import bench_provenance
+import bench_remote
 from common import OURS_PYTHON, PEER_PYTHON, QUICK, WORK_DIR, peer_available
 from report import Section, target_summary
 
@@ -40,6 +42,7 @@ SECTIONS: dict[str, Callable[[], list[Section]]] = {
     "parallel": bench_parallel.run_section,
     "provenance": bench_provenance.run_section,
     "oracle": bench_oracle.run_section,
+    "remote": bench_remote.run_section,
 }
 
 

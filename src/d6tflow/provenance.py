@@ -306,7 +306,9 @@ def is_current(task: TaskData) -> bool:
     """
     begin_check()
     log = _records_of(task)[2]
-    if log is None or log.get(task.task_id) is None:
+    # fresh: a remote folder then lists its records alone, not every output (the common case,
+    # no record yet, needs nothing more).
+    if log is None or log.get(task.task_id, fresh=True) is None:
         return False
     deps = [(dep, COMPLETE) for dep in task._graph_deps()]
     return assess(task, deps).complete

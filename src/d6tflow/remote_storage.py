@@ -12,7 +12,9 @@ Object stores have no rename and no append, so a commit works differently from a
   ``.manifests/`` prefix, one per commit, named by time. A reader lists the folder once (which
   also gives every output's size and ETag) and fetches only the segments it has not read. When a
   folder holds more than :data:`COMPACT_SEGMENTS` of them, the writer that notices merges them
-  into one, so a new process reads a folder's records with one listing and a few requests.
+  into one, so a new process reads a folder's records with one listing and a few requests. A
+  commit lists the segments alone and looks at the objects it uploaded one by one: what it costs
+  does not grow with the number of outputs in the folder.
 * An output's recorded ``mtime_ns`` holds the object's *change stamp*: a number taken from its
   ETag (the content's MD5 on S3) where the store has one, else from its modification time. Two
   writers that upload different bytes leave different stamps, so a record never vouches for
@@ -159,18 +161,24 @@ class RemoteStore(Store):
 
     def _entry(self, path: str) -> tuple[int, int] | None:
         folder, name = self._split(path)
-        found = self.listing(folder)
-        info = found.get(name)
-        if info is not None:
-            return int(info.get("size") or 0), change_stamp(info)
-        inside = sorted((k, v) for k, v in found.items() if k.startswith(name + "/"))
-        if not inside:
-            return None
-        # A folder output (partitioned Parquet): its files' total size, one stamp for all.
-        digest = xxhash.xxh3_64()
-        for rel, sub in inside:
-            digest.update(f"{rel}:{change_stamp(sub)};".encode())
-        return sum(int(v.get("size") or 0) for _, v in inside), digest.intdigest() >> 1
+        return _entry_in(self.listing(folder), name)
+
+    def _entry_now(self, path: str) -> tuple[tuple[int, int] | None, dict | None]:
+        """Like :meth:`_entry`, from a look at ``path`` alone instead of a listing of its whole
+        folder (a commit asks this of every output it uploaded, in folders of any size); with
+        the object's info (None for a folder output)."""
+        key = self.key(path)
+        self.fs.invalidate_cache(key)
+        try:
+            with self.reaching(f"look at {path}"):
+                info = self.fs.info(key)
+        except FileNotFoundError:
+            return None, None
+        name = self._split(path)[1]
+        if info.get("type") != "directory":
+            return _entry_in({name: info}, name), info
+        inside = {f"{name}/{rel}": sub for rel, sub in self._list(path).items()}
+        return _entry_in(inside, name), None
 
     def is_folder(self, path: str) -> bool:
         """Is ``path`` a folder output (objects below it, none at it)?"""
@@ -187,6 +195,19 @@ class RemoteStore(Store):
         cached = self._listings.get(folder.rstrip("/"))
         if cached is not None:
             cached[1][relative] = info
+
+    def segments_now(self, folder: str) -> list[str]:
+        """The names of ``folder``'s record segments, listed now. Only the segments are listed:
+        a commit looks twice, and its folder may hold thousands of outputs. The folder's cached
+        listing gets the same segments, so that a later look in this check agrees."""
+        folder = folder.rstrip("/")
+        found = self._list(f"{folder}/{SEGMENTS}")
+        cached = self._listings.get(folder)
+        if cached is not None:
+            inside = {k: v for k, v in cached[1].items() if not k.startswith(SEGMENTS + "/")}
+            inside.update((f"{SEGMENTS}/{name}", info) for name, info in found.items())
+            self._listings[folder] = (cached[0], inside)
+        return sorted(found)
 
     # -- outputs -----------------------------------------------------------------------------------
 
@@ -374,14 +395,12 @@ class RemoteStore(Store):
                 self._staged[path] = None
                 _remove_local(staged)
         folder = log.folder
-        found = self.listing(folder, fresh=True)
         for entry in record["outputs"].values():
-            seen = self._entry(f"{folder}/{entry['file']}")
+            path = f"{folder}/{entry['file']}"
+            seen, info = self._entry_now(path)
             if seen is None:
-                raise OutputError(f"{folder}/{entry['file']} is not on the store after upload")
-            _check_ours(
-                found.get(entry["file"]), sent.get(entry["file"]), f"{folder}/{entry['file']}"
-            )
+                raise OutputError(f"{path} is not on the store after upload")
+            _check_ours(info, sent.get(entry["file"]), path)
             entry["size"], entry["mtime_ns"] = seen
         log.append(record, code_members=code_members)
 
@@ -445,7 +464,9 @@ class RemoteLog:
         return None
 
     def segment_names(self, fresh: bool = False) -> list[str]:
-        found = self.store.listing(self.folder, fresh=fresh)
+        if fresh:
+            return self.store.segments_now(self.folder)
+        found = self.store.listing(self.folder)
         prefix = SEGMENTS + "/"
         return sorted(k[len(prefix) :] for k in found if k.startswith(prefix))
 
@@ -570,6 +591,21 @@ class RemoteLog:
     def remove(self, task_id: str) -> None:
         if self.get(task_id, fresh=True) is not None:
             self.append({"task_id": task_id, "removed": True})
+
+
+def _entry_in(found: dict[str, dict], name: str) -> tuple[int, int] | None:
+    """(size, change stamp) of the output ``name`` among ``found`` (infos by relative path)."""
+    info = found.get(name)
+    if info is not None:
+        return int(info.get("size") or 0), change_stamp(info)
+    inside = sorted((k, v) for k, v in found.items() if k.startswith(name + "/"))
+    if not inside:
+        return None
+    # A folder output (partitioned Parquet): its files' total size, one stamp for all.
+    digest = xxhash.xxh3_64()
+    for rel, sub in inside:
+        digest.update(f"{rel}:{change_stamp(sub)};".encode())
+    return sum(int(v.get("size") or 0) for _, v in inside), digest.intdigest() >> 1
 
 
 def _code_lines(records: list[dict], code_members: dict | None) -> list[tuple[str, dict]]:
