@@ -140,15 +140,9 @@ class ManifestLog:
     def _apply(self, records: list[dict]) -> None:
         for record in records:
             self._lines += 1
-            task_id = record.get("task_id")
-            if not isinstance(task_id, str):
-                if isinstance(record.get("code"), str) and isinstance(record.get("members"), dict):
-                    self.code[record["code"]] = record["members"]
+            task_id = apply_record(record, self.records, self.code)
+            if task_id is None:
                 continue
-            if record.get("removed"):
-                self.records.pop(task_id, None)
-            else:
-                self.records[task_id] = record
             if "pulled_from" in record and not record.get("removed"):
                 self.pulled[task_id] = record["pulled_from"]
             elif self.pulled:
@@ -234,6 +228,22 @@ class ManifestLog:
         text = "".join(_ENCODER.encode(r) + "\n" for r in [*code, *self.records.values()])
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
         self.refresh()
+
+
+def apply_record(record: dict, records: dict[str, dict], code: dict[str, dict]) -> str | None:
+    """Apply one line of a log to the current ``records`` (by task id) and ``code`` members (by
+    digest): the latest line of a task id counts, a tombstone removes it. Returns the task id,
+    None for a line of code members."""
+    task_id = record.get("task_id")
+    if not isinstance(task_id, str):
+        if isinstance(record.get("code"), str) and isinstance(record.get("members"), dict):
+            code[record["code"]] = record["members"]
+        return None
+    if record.get("removed"):
+        records.pop(task_id, None)
+    else:
+        records[task_id] = record
+    return task_id
 
 
 def well_formed(record: dict) -> bool:

@@ -508,15 +508,7 @@ class RemoteLog:
 
     def _apply(self, records: list[dict]) -> None:
         for record in records:
-            task_id = record.get("task_id")
-            if not isinstance(task_id, str):
-                if isinstance(record.get("code"), str) and isinstance(record.get("members"), dict):
-                    self.code[record["code"]] = record["members"]
-                continue
-            if record.get("removed"):
-                self.records.pop(task_id, None)
-            else:
-                self.records[task_id] = record
+            manifests.apply_record(record, self.records, self.code)
 
     # -- writing -----------------------------------------------------------------------------------
 

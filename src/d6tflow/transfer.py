@@ -141,10 +141,11 @@ def push(items: list[Item], remote: RemoteStore, force: bool = False, show: bool
             continue
         sending.append((item, record))
     if conflicts:
-        raise TransferError(
-            f"Not pushing {len(conflicts)} task(s) ({', '.join(conflicts[:3])}"
-            f"{' …' if len(conflicts) > 3 else ''}): {remote.url} holds outputs made later than "
-            "yours, which a push would replace. Pull them, or push with force=True to replace them."
+        raise _refused(
+            "pushing",
+            conflicts,
+            f"{remote.url} holds outputs made later than yours, which a push would replace. Pull "
+            "them, or push with force=True to replace them.",
         )
     uploads: list[tuple[str, str]] = []
     for item, _ in sending:
@@ -185,6 +186,11 @@ def _as_pushed(remote: RemoteStore, item: Item, record: dict) -> dict:
         size, _, digest = file_record(item.meta)
         pushed["meta"] = {"file": os.path.basename(item.meta), "size": size, "hash": digest}
     return pushed
+
+
+def _refused(doing: str, task_ids: list[str], why: str) -> TransferError:
+    shown = ", ".join(task_ids[:3]) + (" …" if len(task_ids) > 3 else "")
+    return TransferError(f"Not {doing} {len(task_ids)} task(s) ({shown}): {why}")
 
 
 def _put(remote: RemoteStore, uploads: list[tuple[str, str]], show: bool) -> int:
@@ -239,10 +245,11 @@ def pull(
             continue
         fetching.append((item, theirs))
     if conflicts:
-        raise TransferError(
-            f"Not pulling {len(conflicts)} task(s) ({', '.join(conflicts[:3])}"
-            f"{' …' if len(conflicts) > 3 else ''}): their local outputs differ from the ones on "
-            f"{remote.url}. Push yours, or pull with force=True to replace them."
+        raise _refused(
+            "pulling",
+            conflicts,
+            f"their local outputs differ from the ones on {remote.url}. Push yours, or pull with "
+            "force=True to replace them.",
         )
     if not fetching:
         return moved

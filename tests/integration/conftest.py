@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.servers import die_with_parent
+from tests.servers import die_with_parent, stop
 
 STARTUP_TIMEOUT_S = 90
 
@@ -37,13 +37,7 @@ def _dask_command(kind: str) -> list[str]:
 
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM by pid, then SIGKILL to its process group (a nanny's worker) if it lingers."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+    stop(proc)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # started with its own session: pgid == pid
 
