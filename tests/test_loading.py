@@ -3,6 +3,7 @@ fixed, and the in-memory caching of loaded outputs."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import d6tflow
@@ -247,11 +248,27 @@ def test_inputLoad_inside_run_receives_upstream_outputs():
 # -- caching loaded outputs ------------------------------------------------------------------------
 
 
-def test_outputLoad_cached_keeps_the_object_in_d6tflow_data():
+def test_outputLoad_cached_keeps_the_object_in_d6tflow_data_and_hands_out_copies():
     task = ran(Listy())
     loaded = task.outputLoad(cached=True)
-    assert d6tflow.data[str(task.output().path)] is loaded
-    assert task.outputLoad(cached=True) is loaded
+    kept = d6tflow.data[str(task.output().path)]
+    assert kept == loaded and kept is not loaded
+    loaded.append(4)  # a caller changing its object in place changes no later load
+    assert task.outputLoad(cached=True) == [1, 2, 3]
+    assert task.outputLoad(cached=True) is not task.outputLoad(cached=True)
+
+
+def test_cached_dataframe_changed_in_place_by_one_consumer_is_unchanged_for_the_next(monkeypatch):
+    class Frame(d6tflow.tasks.TaskPqPandas):
+        def run(self):
+            self.save(pd.DataFrame({"a": [1, 2]}))
+
+    monkeypatch.setattr(d6tflow.settings, "cached", True)
+    task = ran(Frame())
+    first = task.outputLoad()
+    first["a"] = first["a"] * 2  # as the original's tests do
+    first.iloc[0, 0] = 100
+    assert task.outputLoad()["a"].tolist() == [1, 2]
 
 
 def test_outputLoad_cached_returns_what_is_in_the_cache_not_the_file():
@@ -281,15 +298,17 @@ def test_settings_cached_caches_every_load():
     d6tflow.settings.cached = True
     task = ran(Listy())
     loaded = task.outputLoad()
-    assert d6tflow.data[str(task.output().path)] is loaded
-    assert task.outputLoad() is loaded
+    assert d6tflow.data[str(task.output().path)] == loaded
+    d6tflow.data[str(task.output().path)] = [9]  # later loads come from memory, not the file
+    assert task.outputLoad() == [9]
 
 
 def test_inputLoad_cached_serves_upstream_from_memory():
     task = downstream_of(Listy())
     loaded = task.inputLoad(cached=True)
-    assert task.inputLoad(cached=True) is loaded
-    assert d6tflow.data[str(Listy().output().path)] is loaded
+    assert d6tflow.data[str(Listy().output().path)] == loaded
+    d6tflow.data[str(Listy().output().path)] = [9]
+    assert task.inputLoad(cached=True) == [9]
 
 
 def test_reset_drops_the_cached_copy_and_task_is_not_complete():

@@ -40,3 +40,26 @@ class Outputs(dict):
 
 
 data: dict[str, Any] = Outputs()
+
+
+def fresh(obj: Any) -> Any:
+    """A copy of a cached load for one caller, so that changing it in place cannot change what
+    later loads return (as the original, which read the file each time, never did). A pandas
+    object is copied shallowly where copy-on-write (pandas 3, or its option) makes that safe,
+    deeply otherwise; anything else is deep-copied."""
+    import copy
+    import sys
+
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(obj, (pandas.DataFrame, pandas.Series)):
+        return obj.copy(deep=not _copy_on_write(pandas))
+    return copy.deepcopy(obj)
+
+
+def _copy_on_write(pandas: Any) -> bool:
+    if int(pandas.__version__.split(".")[0]) >= 3:
+        return True
+    try:
+        return bool(pandas.options.mode.copy_on_write is True)
+    except AttributeError:
+        return False

@@ -14,8 +14,9 @@ import json
 import numbers
 import operator
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from d6tflow.errors import ParameterError
 from d6tflow.protocol import is_task_class, task_class_by_name
@@ -75,6 +76,11 @@ class Parameter:
     so changing it neither renames the output nor reruns the task.
     """
 
+    #: How None goes into a task id: as luigi's ``serialize(None)`` wrote it, so the original's
+    #: ids (and output names) stay the same (``str(None)`` here, ``""`` for OptionalParameter,
+    #: JSON's ``null`` for list, tuple and dict parameters).
+    none_text: ClassVar[str] = "None"
+
     def __init__(
         self,
         default: Any = NO_VALUE,
@@ -93,6 +99,7 @@ class Parameter:
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+        self.owner = owner.__name__
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(default={self._default!r})"
@@ -140,6 +147,8 @@ class Parameter:
 class OptionalParameter(Parameter):
     """A parameter whose value may be None (serialized as the empty string)."""
 
+    none_text = ""
+
     def serialize(self, x: Any) -> str:
         return "" if x is None else str(x)
 
@@ -179,11 +188,22 @@ class BoolParameter(Parameter):
             return s == "true"
         raise ParameterError(f"cannot interpret {x!r} as a boolean (use True or False)")
 
-    def normalize(self, x: Any) -> bool:
+    def normalize(self, x: Any) -> bool | None:
+        if type(x) is bool:
+            return x
         try:
             return self.parse(x)
-        except ValueError as e:
-            raise ParameterError(str(e)) from None
+        except ValueError:
+            # The original (luigi) took such a value as None, silently; code that ran with it
+            # keeps running, but it should know.
+            where = f"{getattr(self, 'owner', '?')}.{getattr(self, 'name', '?')}"
+            warnings.warn(
+                f"{where}: BoolParameter got {x!r}, which is not True or False; it is taken as "
+                "None, as the original d6tflow did. Use d6tflow.Parameter for other values.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return None
 
 
 class _DateParameter(Parameter):
@@ -392,6 +412,8 @@ def _to_json(value: Any) -> str:
 class DictParameter(Parameter):
     """A dict, kept frozen (hashable, read-only); serialized as JSON in insertion order."""
 
+    none_text = "null"
+
     def parse(self, x: str) -> Any:
         return _freeze(json.loads(x, object_pairs_hook=FrozenOrderedDict))
 
@@ -404,6 +426,8 @@ class DictParameter(Parameter):
 
 class ListParameter(Parameter):
     """A list, kept as a tuple so it is hashable; serialized as a JSON list."""
+
+    none_text = "null"
 
     def parse(self, x: str) -> Any:
         return _freeze(json.loads(x, object_pairs_hook=FrozenOrderedDict))

@@ -137,7 +137,7 @@ class DataTarget(Target):
         reader, cached = self._legacy_args(args, cached)
         use_cache = cached or settings.cached
         if use_cache and self._path in cache.data:
-            return cache.data[self._path]
+            return cache.fresh(cache.data[self._path])
         try:
             # A task reading back its own output while it runs finds it where it is staged.
             where = store_for(self._path)
@@ -152,6 +152,7 @@ class DataTarget(Target):
             raise _missing(self._path) from None
         if use_cache:
             cache.data[self._path] = obj
+            return cache.fresh(obj)  # the kept one is never handed out: callers may change theirs
         return obj
 
     @staticmethod
@@ -160,8 +161,8 @@ class DataTarget(Target):
             return args[0], (args[1] if len(args) > 1 else cached)
         return None, (args[0] if args else cached)
 
-    def save(self, obj: Any, *args: Any, **kwargs: Any) -> str:
-        """Save atomically. The original's helper form ``save(df, "to_csv", **kw)`` (calling
+    def save(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Save atomically; returns the path. The original's helper form ``save(df, "to_csv", **kw)`` (calling
         ``df.to_csv(path, **kw)``) works too."""
         cache.data.pop(self._path, None)
         if args and isinstance(args[0], str):
@@ -172,7 +173,7 @@ class DataTarget(Target):
         else:
             fmt = self._require_format()
             store_for(self._path).write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
-        return self._path
+        return self.path  # a pathlib.Path, as the original returned
 
     def invalidate(self) -> bool:
         cache.data.pop(self._path, None)

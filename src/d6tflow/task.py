@@ -232,7 +232,9 @@ class Task(metaclass=TaskMeta):
                     f"{cls.__name__}({name}=...), or give the parameter a default."
                 )
             try:
-                values[name] = param.normalize(raw) if raw is not None else None
+                value = param.normalize(raw) if raw is not None else None
+                # luigi made top-level lists and sets tuples (hashable), in the id and the task.
+                values[name] = tuple(value) if type(value) in (list, set) else value
             except ParameterError as e:
                 raise ParameterError(f"{cls.__name__}: parameter '{name}': {e}") from None
         if given:
@@ -244,7 +246,7 @@ class Task(metaclass=TaskMeta):
         """``{name: serialized value}``; the significant public ones make the task id."""
         values = self.param_kwargs
         return {
-            name: param.serialize(values[name]) if values[name] is not None else "None"
+            name: param.serialize(values[name]) if values[name] is not None else param.none_text
             for name, param in type(self)._params_where(only_significant, only_public)
         }
 
@@ -283,6 +285,34 @@ class Task(metaclass=TaskMeta):
     def get_param_values_dict(self) -> dict[str, Any]:
         return dict(self.param_kwargs)
 
+    @classmethod
+    def get_param_values(
+        cls, params: list[tuple[str, Parameter]], args: tuple, kwargs: dict
+    ) -> list[tuple[str, Any]]:
+        """luigi's ``[(name, value), ...]`` for ``cls(*args, **kwargs)``: defaults filled in,
+        values normalized; keyword arguments that are not parameters are ignored."""
+        values = cls._bind(params, tuple(args), dict(kwargs))
+        return [(name, values[name]) for name, _ in params]
+
+    @classmethod
+    def from_str_params(cls, params_str: dict[str, str]) -> Task:
+        """The task whose ``to_str_params()`` is ``params_str`` (luigi's way back from text)."""
+        values = {
+            name: param.parse(params_str[name])
+            for name, param in cls.get_params()
+            if name in params_str
+        }
+        return cls(**values)
+
+    def on_success(self) -> None:
+        """Called after ``run()`` succeeded and its outputs were saved (luigi's hook, as the
+        original called it): override it to notify or clean up."""
+
+    def on_failure(self, exception: BaseException) -> str | None:
+        """Called when ``run()`` raised ``exception`` (luigi's hook); the text it returns, if
+        any, is logged with the failure."""
+        return None
+
     # -- identity ----------------------------------------------------------------------------------
 
     @classmethod
@@ -314,7 +344,7 @@ class Task(metaclass=TaskMeta):
         pairs, shown = [], []
         for name, param, json_key in type(self)._id_params():
             value = values[name]
-            text = param.serialize(value) if value is not None else "None"
+            text = param.serialize(value) if value is not None else param.none_text
             if not isinstance(text, str):
                 raise TaskDefinitionError(
                     f"{self.task_family}: parameter '{name}' serializes to "

@@ -240,7 +240,13 @@ class TaskData(Task):
 
     def _getpath(self, key: str, ext: str | None = None) -> str:
         ext = self._ext if ext is None else ext
-        name = output_file_name(key, ext, self.task_id if names_with_id(self) else None)
+        return self._found(
+            output_file_name(key, ext, self.task_id if names_with_id(self) else None)
+        )
+
+    def _found(self, name: str) -> str:
+        """Where the output file ``name`` is: in this task's folder, or where the original
+        d6tflow wrote it if only that exists."""
         path = self._output_folder() + name
         if (
             self.target_dir is None
@@ -425,7 +431,9 @@ class TaskData(Task):
 
     def _meta_path(self) -> str:
         """Where ``metaSave`` writes (a local path, or a URL in a remote data folder)."""
-        return os.path.splitext(self._getpath("meta"))[0] + ".pickle"
+        # The original's name: the meta output's with its last suffix made ".pickle".
+        name = output_file_name("meta", self._ext, self.task_id if names_with_id(self) else None)
+        return self._found(os.path.splitext(name)[0] + ".pickle")
 
     def metaSave(self, data: Any) -> None:
         """Save metadata (e.g. scores) next to the outputs; ``outputLoadMeta()`` reads it."""

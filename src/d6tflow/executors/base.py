@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import traceback
 import types
 from abc import ABC, abstractmethod
@@ -85,8 +86,27 @@ def execute_task(task: Task, run_flow: RunFlow | None) -> TaskOutcome:
         with gc_resumed():  # the scheduler pauses the collector for its own work, not for this
             how = _run(task, run_flow)
     except Exception as e:
-        return TaskOutcome(error=e, traceback=traceback.format_exc())
+        text = traceback.format_exc()
+        explained = _hook(task, "on_failure", e)
+        if isinstance(explained, str) and explained:
+            text += f"\n{task!r}.on_failure: {explained}\n"
+        return TaskOutcome(error=e, traceback=text)
+    if how == RAN:
+        _hook(task, "on_success")
     return TaskOutcome(ran=how != MEANWHILE, pulled=how == PULLED)
+
+
+def _hook(task: Task, name: str, *args: Any) -> Any:
+    """Call the task's luigi hook ``name`` if it has one; an error in it is logged, not raised:
+    the task's own outcome stands."""
+    hook = getattr(task, name, None)
+    if hook is None:
+        return None
+    try:
+        return hook(*args)
+    except Exception:
+        logging.getLogger("d6tflow").exception("%r.%s raised", task, name)
+        return None
 
 
 def _run(task: Task, run_flow: RunFlow | None) -> str:
