@@ -162,8 +162,8 @@ class DataTarget(Target):
         return None, (args[0] if args else cached)
 
     def save(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        """Save atomically; returns the path. The original's helper form ``save(df, "to_csv", **kw)`` (calling
-        ``df.to_csv(path, **kw)``) works too."""
+        """Save atomically; returns the path. The original's helper form
+        ``save(df, "to_csv", **kw)`` (calling ``df.to_csv(path, **kw)``) works too."""
         cache.data.pop(self._path, None)
         if args and isinstance(args[0], str):
             writer_name = args[0]
