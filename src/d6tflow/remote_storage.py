@@ -459,10 +459,6 @@ class RemoteLog:
                     return entry.get("hash")
         return None
 
-    def origin_of(self, name: str) -> None:
-        """Outputs of a data folder are its own: never pulled from elsewhere."""
-        return None
-
     def segment_names(self, fresh: bool = False) -> list[str]:
         if fresh:
             return self.store.segments_now(self.folder)

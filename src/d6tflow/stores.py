@@ -97,7 +97,6 @@ def open_remote(
 
 
 def _normalized(url: str) -> str:
-    url = os.fspath(url) if not isinstance(url, str) else url
     return str(url).rstrip("/")
 
 
