@@ -170,3 +170,127 @@ def test_target_save_returns_the_path(fresh_data_dir):
     path = TNumbers().output().save({"x": 1})
     assert path == TNumbers().output().path
     assert path.exists()
+
+
+# -- luigi parameters declared on d6tflow tasks (the original's docs and FlowExport stubs did) --
+
+luigi = pytest.importorskip("luigi")  # a dev dependency: always there in `make test`
+
+
+class L(d6tflow.tasks.TaskJson):
+    n = luigi.IntParameter()
+
+    def run(self):
+        self.save({"n": self.n})
+
+
+class M(d6tflow.tasks.TaskCache):
+    name = luigi.Parameter(default="x")
+    xs = luigi.ListParameter(default=[1, [2, 3]])
+    on = luigi.BoolParameter(default=True)
+    day = luigi.DateParameter(default=datetime.date(2024, 1, 31))
+    opt = luigi.OptionalIntParameter(default=None)
+    f = luigi.FloatParameter(default=1e-7)
+    d = luigi.DictParameter(default={"b": 1, "a": [1, 2]})
+    hidden = luigi.IntParameter(default=3, significant=False)
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda: L(n=5), "L_5_aa4f9f7fa3"),
+        (lambda: L(5), "L_5_aa4f9f7fa3"),
+        (lambda: M(), "M___b___1___a____1__2___2024_01_31_1e_07_x_True___1___2__3___44cd2c33bf"),
+        (
+            lambda: M(name="ü", xs=[], on=False, opt=4, f=1.0, d={}),
+            "M____2024_01_31_1_0___False_4____241aa3f0b8",
+        ),
+    ],
+)
+def test_luigi_parameters_give_the_originals_task_ids(make, expected):
+    assert make().task_id == expected
+
+
+def test_luigi_parameters_are_values_in_run_and_the_originals_outputs_are_found(fresh_data_dir):
+    assert [name for name, _ in M.get_params()][-1] == "hidden"
+    assert M(hidden=9) == M()  # not significant: not in the id
+    d6tflow.run(L(n=5), execution_summary=False)
+    assert L(n=5).outputLoad() == {"n": 5}  # run() saw 5, not a parameter object
+    # What the original wrote for L(n=6): found, loaded, not run again.
+    (fresh_data_dir / "L" / "L_6_368384cd34-data.json").write_text('{"data": {"n": "orig"}}')
+    result = d6tflow.run(L(n=6), execution_summary=False)
+    assert result.status == {L(n=6): d6tflow.TaskState.COMPLETE}
+    assert L(n=6).outputLoad() == {"n": "orig"}
+
+
+def test_a_luigi_parameter_added_to_a_class_later_is_adopted_too():
+    class Late(d6tflow.tasks.TaskCache):
+        pass
+
+    Late.n = luigi.IntParameter(default=5)
+    assert Late().n == 5 and Late().task_id.startswith("Late_5_")
+    with pytest.raises(d6tflow.errors.MissingParameterError, match="Late"):
+        Late.k = luigi.IntParameter()
+        Late()
+
+
+# -- the original's instance-level naming, metadata on the task, its helpers --------------------
+
+
+class Sized(d6tflow.tasks.TaskPqPandas):
+    def run(self):
+        self.save(pd.DataFrame({"a": range(3)}))
+        self.metaSave({"rows": 3})
+
+
+def test_target_dir_ext_and_save_attrib_set_on_an_instance_name_its_outputs(fresh_data_dir):
+    task = Sized()
+    task.target_dir, task.target_ext = "test", "pq"
+    assert task.output().path == fresh_data_dir / "test" / "Sized__99914b932b-data.pq"
+    task.run()
+    task.save_attrib = False
+    task.run()
+    assert sorted(p.name for p in (fresh_data_dir / "test").iterdir()) == [
+        "Sized__99914b932b-data.pq",
+        "Sized__99914b932b-meta.pickle",
+        "data.pq",
+        "meta.pickle",
+    ]
+    assert Sized().output().path == fresh_data_dir / "Sized" / "Sized__99914b932b-data.parquet"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_after_a_run_the_task_passed_in_has_its_metadata(fresh_data_dir, workers):
+    task = Sized()
+    assert task.metadata is None  # not run yet
+    d6tflow.run(task, workers=workers, execution_summary=False)
+    assert task.metadata == {"rows": 3}
+    assert Sized().metadata == {"rows": 3}  # any instance, as luigi's instance cache gave
+    assert task._get_meta_path(task) == fresh_data_dir / "Sized" / "Sized__99914b932b-meta.pickle"
+    Sized().reset(confirm=False)
+    assert Sized().metadata is None
+
+
+def test_utils_traverse_and_print_tree_as_in_the_original(fresh_data_dir):
+    @d6tflow.requires(Sized, TNumbers)
+    class Both(d6tflow.tasks.TaskCache):
+        pass
+
+    d6tflow.run(Sized(), execution_summary=False)
+    assert d6tflow.utils.traverse(Both()) == [Both(), Sized(), TNumbers()]
+    assert d6tflow.utils.print_tree(Both(), show_params=False) == (
+        "\n└─--[Both- (PENDING)]\n   |--[Sized- (COMPLETE)]\n   └─--[TNumbers- (PENDING)]"
+    )
+
+
+def test_d6tpipe_functions_say_what_to_use_and_all_push_pull_work(fresh_data_dir, tmp_path):
+    import d6tflow.pipes
+
+    with pytest.raises(RuntimeError, match="set_remote"):
+        d6tflow.pipes.init("my-pipe")
+    remote = (tmp_path / "remote").as_uri()
+    d6tflow.run(Sized(), execution_summary=False)
+    assert d6tflow.pipes.all_push(Sized(), remote=remote, show=False).tasks == ["Sized__99914b932b"]
+    Sized().reset(confirm=False)
+    assert d6tflow.pipes.all_pull(Sized(), remote=remote, show=False).tasks == ["Sized__99914b932b"]
+    assert Sized().outputLoad().equals(pd.DataFrame({"a": range(3)}))

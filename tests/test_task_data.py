@@ -581,11 +581,13 @@ def test_path_set_on_one_instance_does_not_leak_to_a_new_one(fresh_data_dir):
     assert second.output().path.parent == fresh_data_dir / "WithParam"
 
 
-def test_metadata_set_on_one_instance_does_not_leak_to_a_new_one():
+def test_metadata_of_a_new_instance_is_what_was_saved_not_what_another_instance_holds():
     first = ran(MetaA())
     first.metaSave({"score": 2})
     assert first.metadata == {"score": 2}
-    assert MetaA().metadata is None
+    assert MetaA().metadata == MetaA().outputLoadMeta() == {"score": 2}  # read from its file
+    first.metadata = {"score": "set by hand, never saved"}
+    assert MetaA().metadata == {"score": 2}
 
 
 def test_reset_of_in_memory_output_removes_it_from_d6tflow_data():

@@ -558,3 +558,60 @@ class TaskParameter(Parameter):
         if not is_task_class(x):
             raise ParameterError(f"expected a task class, got {x!r}")
         return x
+
+
+def _is_luigi_parameter(value: Any) -> bool:
+    """True for an instance of luigi's ``Parameter`` (or a subclass), found by duck typing: the
+    class named ``Parameter`` in the module ``luigi.parameter`` is in its MRO. luigi itself is
+    never imported here."""
+    return any(
+        klass.__name__ == "Parameter" and klass.__module__ == "luigi.parameter"
+        for klass in type(value).__mro__
+    )
+
+
+class LuigiParameter(Parameter):
+    """A luigi parameter object declared on a d6tflow task (``n = luigi.IntParameter()``, as the
+    original's docs, its FlowExport stubs and much user code wrote), adopted as a d6tflow
+    parameter: luigi's own ``parse``, ``serialize`` and ``normalize`` decide the values and the
+    task id, so both are what the original gave. d6tflow does not depend on luigi; this runs only
+    where the user's code imported it."""
+
+    def __init__(self, foreign: Any):
+        default = foreign._default
+        if type(default).__name__ == "_NoValueType":  # luigi's "no default" sentinel
+            default = NO_VALUE
+        super().__init__(
+            default=default,
+            significant=getattr(foreign, "significant", True),
+            description=getattr(foreign, "description", None),
+            positional=getattr(foreign, "positional", True),
+            visibility=int(getattr(foreign, "visibility", ParameterVisibility.PUBLIC)),
+        )
+        self.foreign = foreign
+        try:  # how the original wrote None into the id: luigi's serialize(None)
+            self.none_text = foreign.serialize(None)
+        except Exception:  # luigi parameters whose serialize cannot take None
+            self.none_text = "None"
+
+    def __repr__(self) -> str:
+        return f"LuigiParameter({type(self.foreign).__name__}, default={self._default!r})"
+
+    def parse(self, x: str) -> Any:
+        return self.foreign.parse(x)
+
+    def serialize(self, x: Any) -> str:
+        return self.foreign.serialize(x)
+
+    def normalize(self, x: Any) -> Any:
+        try:
+            return self.foreign.normalize(x)
+        except (ValueError, TypeError) as e:
+            raise ParameterError(f"cannot read {x!r} as {type(self.foreign).__name__}: {e}") from e
+
+
+def adopted(value: Any) -> Any:
+    """``value`` as a d6tflow parameter if it is a luigi one; otherwise ``value`` unchanged."""
+    if isinstance(value, Parameter) or not hasattr(value, "serialize"):
+        return value
+    return LuigiParameter(value) if _is_luigi_parameter(value) else value

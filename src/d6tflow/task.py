@@ -28,7 +28,7 @@ from d6tflow.errors import (
     UsageError,
 )
 from d6tflow.graph import is_complete
-from d6tflow.params import Parameter, ParameterVisibility
+from d6tflow.params import Parameter, ParameterVisibility, adopted
 from d6tflow.protocol import builtin, register_class, task_class_by_name
 from d6tflow.provenance import assess_by_existence
 from d6tflow.utils import flatten, map_structure
@@ -107,6 +107,11 @@ class TaskMeta(type):
 
     def __init__(cls, name: str, bases: tuple, namespace: dict):
         super().__init__(name, bases, namespace)
+        for attr, value in namespace.items():
+            param = adopted(value)
+            if param is not value:  # a luigi parameter: it becomes a d6tflow one
+                param.__set_name__(cls, attr)
+                type.__setattr__(cls, attr, param)
         # Every class gets a family of its own, never its parent's: a subclass that inherited
         # one would share its parent's task ids and folder.
         family = namespace.get("task_family", name)
@@ -118,6 +123,7 @@ class TaskMeta(type):
         cls._filtered_params_cache = None  # type: ignore[attr-defined]
 
     def __setattr__(cls, name: str, value: Any) -> None:
+        value = adopted(value)
         if isinstance(value, Parameter):
             global _param_generation
             value.__set_name__(cls, name)

@@ -179,6 +179,9 @@ def load_meta(task: TaskData, status: Status) -> Any:
         ) from None
 
 
+_NOT_SAVED: Any = object()  # TaskData.metadata: metaSave was not called on this instance
+
+
 class TaskData(Task):
     """A task with persisted outputs: ``self.save(obj)`` in ``run()``, ``outputLoad()`` after.
 
@@ -193,7 +196,6 @@ class TaskData(Task):
     target_class: ClassVar[type[Target] | None] = None
     target_ext: ClassVar[str | None] = None
     persist: ClassVar[list[str]] = ["data"]
-    metadata: Any = None
     #: Folder name for the outputs instead of the class name.
     target_dir: str | None = None
     #: Outputs go under ``<data folder>/group=<task_group>/``.
@@ -292,8 +294,16 @@ class TaskData(Task):
 
     def _naming_state(self) -> tuple:
         """What this task's output paths depend on that may change between calls: the data
-        folder, ``settings.save_with_param`` and the task's ``path``."""
-        return (_data_dir(settings.dirpath), settings.save_with_param, self.path)
+        folder, ``settings.save_with_param``, the task's ``path``, and the naming attributes
+        the original let code set on one instance (``t.target_dir = ...``)."""
+        return (
+            _data_dir(settings.dirpath),
+            settings.save_with_param,
+            self.path,
+            self.target_dir,
+            self.target_ext,
+            self.save_attrib,
+        )
 
     # Equal tasks share their targets and paths: a graph rebuilt for the next run (new instances
     # from requires()) finds them instead of making them again.
@@ -344,9 +354,7 @@ class TaskData(Task):
             type(self).task_family,  # a class attribute: it may be set after the class is made
             state,
             tuple(self.persist),
-            self.target_dir,
             self.task_group,
-            self.save_attrib,
         )
         naming = _namings.get(key)
         if naming is None:
@@ -428,6 +436,28 @@ class TaskData(Task):
         return load_inputs(self, keys=keys, task=task, cached=cached, as_dict=as_dict)
 
     # -- metadata ---------------------------------------------------------------------------------
+
+    @property
+    def metadata(self) -> Any:
+        """What ``metaSave`` saved: on the instance that ran, the object it was given; on any
+        other instance (the one passed to ``d6tflow.run`` when workers ran it, or one built
+        later), read from the metadata file while the task counts as done. None otherwise."""
+        saved = self.__dict__.get("_metadata_saved", _NOT_SAVED)
+        if saved is not _NOT_SAVED:
+            return saved
+        path = self._meta_path()
+        if not store_for(path).exists(path) or not counts_as_done(self._status()):
+            return None
+        return self._read_meta()
+
+    @metadata.setter
+    def metadata(self, data: Any) -> None:
+        self.__dict__["_metadata_saved"] = data
+
+    def _get_meta_path(self, task: TaskData | None = None) -> Path | Any:
+        """The original's name for where ``metaSave`` writes (its own tests called it)."""
+        path = (task or self)._meta_path()
+        return path if "://" in path else Path(path)
 
     def _meta_path(self) -> str:
         """Where ``metaSave`` writes (a local path, or a URL in a remote data folder)."""

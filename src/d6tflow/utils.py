@@ -14,6 +14,8 @@ __all__ = [
     "map_structure",
     "params_generator_multiple",
     "params_generator_single",
+    "print_tree",
+    "traverse",
 ]
 
 
@@ -166,3 +168,43 @@ def params_generator_multiple(
         name = "_".join(f"{k}_{v}" for k, v in zip(keys, combo, strict=True))
         grid[name] = {**(params_base or {}), **dict(zip(keys, combo, strict=True))}
     return grid
+
+
+def traverse(task: Any, path: list | None = None) -> list:
+    """``task`` and every task upstream of it, each once, depth first (the original's helper).
+
+    >>> [t.task_family for t in traverse(TaskTrain())]
+    ['TaskTrain', 'TaskPreprocess', 'TaskGetData']
+    """
+    found = list(path or [])
+    stack = [task]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.append(current)
+        stack.extend(reversed(current.deps()))
+    return found
+
+
+def print_tree(
+    task: Any,
+    indent: str = "",
+    last: bool = True,
+    show_params: bool = True,
+    clip_params: bool = False,
+) -> str:
+    """The original's text tree of ``task`` and its dependencies, COMPLETE or PENDING (a stale
+    task is PENDING here: ``d6tflow.preview`` says which and why). Returns the text."""
+    done = "COMPLETE" if task.complete() else "PENDING"
+    params: Any = ""
+    if show_params:
+        params = task.to_str_params(only_significant=True)
+        if len(params) > 1 and clip_params:
+            params = str(dict([next(iter(params.items()))])) + "[more]"
+    branch, inner = ("└─--", indent + "   ") if last else ("|--", indent + "|  ")
+    text = f"\n{indent}{branch}[{type(task).__name__}-{params} ({done})]"
+    children = task.deps()
+    for i, child in enumerate(children):
+        text += print_tree(child, inner, i == len(children) - 1, show_params, clip_params)
+    return text
