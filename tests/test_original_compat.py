@@ -8,6 +8,7 @@ tests, its answers are data here.
 from __future__ import annotations
 
 import datetime
+import enum
 import pickle
 
 import pandas as pd
@@ -67,6 +68,28 @@ class TBool(d6tflow.tasks.TaskPickle):
     model = d6tflow.BoolParameter(default="rf")
 
 
+class Color(enum.Enum):
+    red = 1
+    blue = 2
+
+
+class TOther(d6tflow.tasks.TaskPickle):
+    e = d6tflow.EnumParameter(enum=Color, default=Color.red)
+    c = d6tflow.ChoiceParameter(choices=["a", "b"], default="b")
+    td = d6tflow.TimeDeltaParameter(default=datetime.timedelta(days=1, hours=2, seconds=3))
+    n = d6tflow.NumericalParameter(min_value=0, max_value=10, var_type=float, default=2.5)
+    y = d6tflow.YearParameter(default=datetime.date(2021, 1, 1))
+    mi = d6tflow.DateMinuteParameter(default=datetime.datetime(2021, 3, 1, 13, 5))
+
+
+class TKind(d6tflow.tasks.TaskPickle):
+    k = d6tflow.TaskParameter(default=TOther)
+
+
+class TInterval(d6tflow.tasks.TaskPickle):
+    i = d6tflow.DateIntervalParameter()
+
+
 ORIGINAL_IDS = [
     (lambda: TNone(), "TNone_null__6d5ec0241f"),
     (lambda: TNone(items=[1], label="x"), "TNone__1__x_8ad1482bb8"),
@@ -84,6 +107,15 @@ ORIGINAL_IDS = [
     (lambda: TDates(), "TDates_2020_02_29_2021_03_01T13_2021_03_2021_03_01T130507_ef3481f6b2"),
     (lambda: TUnicode(), "TUnicode____u00fc_____u65e5_u672c___h_llo_w_rld___63c0b0f6fe"),
     (lambda: TBool(), "TBool_None_629ac9c265"),
+    (lambda: TOther(), "TOther_b_red_2021_03_01T1305_2_5_0_w_1_d_2_h_0_m_3_s_2021_50062f5564"),
+    (
+        lambda: TOther(e=Color.blue, c="a", td=datetime.timedelta(0), n=0.0),
+        "TOther_a_blue_2021_03_01T1305_0_0_0_w_0_d_0_h_0_m_0_s_2021_94df9a4e05",
+    ),
+    (lambda: TKind(), "TKind_TOther_032ffcca1f"),
+    (lambda: TInterval(i="2021-01-01-2021-01-31"), "TInterval_2021_01_01_2021_01_31_874c1eb729"),
+    (lambda: TInterval(i="2021-W05"), "TInterval_2021_W05_e45ae6d470"),
+    (lambda: TInterval(i="2021-03"), "TInterval_2021_03_8df51abeab"),
 ]
 
 
