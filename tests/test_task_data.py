@@ -250,8 +250,7 @@ def test_task_group_from_a_parameter_is_checked_for_each_value():
 
 def test_set_dir_moves_outputs_of_existing_and_new_tasks(tmp_path):
     task = WithParam()
-    returned = d6tflow.set_dir(tmp_path / "other")
-    assert returned == tmp_path / "other"
+    assert d6tflow.set_dir(tmp_path / "other") is None  # nothing for a notebook cell to echo
     assert d6tflow.settings.dir == str(tmp_path / "other")
     assert d6tflow.settings.dirpath == tmp_path / "other"
     assert task.output().path.parent == tmp_path / "other" / "WithParam"
@@ -263,7 +262,7 @@ def test_set_dir_moves_outputs_of_existing_and_new_tasks(tmp_path):
 def test_set_dir_without_argument_creates_the_current_folder(tmp_path):
     d6tflow.set_dir(tmp_path / "to_create")
     assert not (tmp_path / "to_create").exists()
-    assert d6tflow.set_dir() == tmp_path / "to_create"
+    assert d6tflow.set_dir() is None
     assert (tmp_path / "to_create").is_dir()
 
 

@@ -100,12 +100,15 @@ def _normalized(url: str) -> str:
     return str(url).rstrip("/")
 
 
-def set_dir(dir: str | os.PathLike | None = None, **storage_options: Any) -> Path | Any:
+def set_dir(dir: str | os.PathLike | None = None, **storage_options: Any) -> None:
     """Set the data folder all outputs go to (default ``data`` in the working directory): a local
     folder, or a remote one by URL (``s3://bucket/project`` with its fsspec
     ``storage_options``, ``memory://project``; see docs/sharing.md).
 
     >>> d6tflow.set_dir("output/experiment1")
+
+    Returns nothing (the original returned the folder, which a notebook cell then echoed);
+    ``d6tflow.settings.dirpath`` holds it.
     """
     if settings.isinitpipe:
         raise ConfigurationError("Using d6tpipe, set dir via d6tflow.pipes.set_default()")
@@ -132,7 +135,6 @@ def set_dir(dir: str | os.PathLike | None = None, **storage_options: Any) -> Pat
         settings.dirpath = Path(dir)
     settings.isinit = True
     store.forget_all_dirs()
-    return settings.dirpath
 
 
 def folder_text(dirpath: Any) -> str:
