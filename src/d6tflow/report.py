@@ -146,6 +146,8 @@ def _history(tasks: list[Task]) -> pd.DataFrame:
     frame = catalog()
     frame = frame[frame["task_id"].isin({task.task_id for task in tasks})]
     frame = frame.sort_values("started", ascending=False)
+    if frame.empty:
+        return frame
     return frame.assign(
         started=frame["started"].dt.strftime("%Y-%m-%d %H:%M:%S UTC"),
         duration=frame["duration"].map("{:.3f} s".format),
