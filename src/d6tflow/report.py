@@ -133,11 +133,14 @@ def _metadata(task: Task, status: Status) -> str:
 
 
 def _size(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    if size < 1024:
+        return f"{size} bytes"
+    scaled, unit = size / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, bigger
+    return f"{scaled:.1f} {unit}"
 
 
 def _history(tasks: list[Task]) -> pd.DataFrame:
