@@ -28,3 +28,27 @@ def s3(tmp_path_factory):
 
     with s3_server(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def dot() -> str:
+    """Graphviz's dot program (Debian's graphviz), for the tests that render pictures."""
+    from tests.programs import installed
+
+    found = installed("dot", "graphviz")
+    if found is None:
+        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz); not rendered")
+    return found
+
+
+@pytest.fixture(scope="session")
+def chromium(dot) -> str:
+    """Chromium (Debian's chromium), a real headless browser; dot draws the report's picture."""
+    from tests.programs import installed
+
+    found = installed("chromium", "chromium")
+    if found is None:
+        pytest.skip(
+            "Chromium is not installed (apt-get install chromium) and we may not install it"
+        )
+    return found

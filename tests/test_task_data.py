@@ -251,7 +251,7 @@ def test_task_group_from_a_parameter_is_checked_for_each_value():
 def test_set_dir_moves_outputs_of_existing_and_new_tasks(tmp_path):
     task = WithParam()
     returned = d6tflow.set_dir(tmp_path / "other")
-    assert returned == tmp_path / "other"
+    assert returned == tmp_path / "other"  # the original's return value: code builds on it
     assert d6tflow.settings.dir == str(tmp_path / "other")
     assert d6tflow.settings.dirpath == tmp_path / "other"
     assert task.output().path.parent == tmp_path / "other" / "WithParam"

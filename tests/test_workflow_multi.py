@@ -200,16 +200,49 @@ def test_path_and_env_apply_to_every_flow(tmp_path):
     assert not MTrain().complete()
 
 
-def test_preview_prints_every_flow_under_its_name_or_one_flow(capsys):
+def test_preview_prints_shared_tasks_once_then_each_flows_own_tasks(capsys):
     flows = d6tflow.WorkflowMulti(MTrain, EXPERIMENTS)
-    flows.preview()
-    out = capsys.readouterr().out
-    assert "Flow 'ols':" in out and "Flow 'gbm':" in out
-    assert out.count("PENDING") == 6
-    assert out.count("'model': 'gbm'") == 1
+    assert flows.preview() is None
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[1:-1] == [
+        "Shared by all 2 flows:",
+        "└─--[MPrep-{'scale': 'True'} (PENDING)] parameters new",
+        "   └─--[MGetData-{} (PENDING)] parameters new",
+        "Flow 'ols':",
+        "└─--[MTrain-{'scale': 'True', 'model': 'ols'} (PENDING)] parameters new",
+        "   └─--[MPrep-{'scale': 'True'} (shared, shown above)]",
+        "Flow 'gbm':",
+        "└─--[MTrain-{'scale': 'True', 'model': 'gbm'} (PENDING)] parameters new",
+        "   └─--[MPrep-{'scale': 'True'} (shared, shown above)]",
+    ]
     flows.preview(flow="gbm", show_params=False)
     out = capsys.readouterr().out
     assert "Flow" not in out and "[MTrain- (PENDING" in out
+
+
+def test_preview_of_a_six_flow_grid_shows_the_task_all_share_once(capsys):
+    grid = d6tflow.WorkflowMulti(MTrain, {"model": ["ols", "gbm", "rf"], "scale": [True, False]})
+    d6tflow.run(MGetData())
+    grid.preview()
+    out = capsys.readouterr().out
+    # MGetData is in every flow: its state once, in the shared part; MPrep(scale=...) is in
+    # three flows each, so it is each flow's own.
+    assert out.count("[MGetData-{} (COMPLETE)]") == 1
+    assert out.index("Shared by all 6 flows:") < out.index("[MGetData-{} (COMPLETE)]")
+    assert out.count("[MGetData-{} (shared, shown above)]") == 6
+    assert out.count("Flow '") == 6
+    assert out.count("[MTrain-") == 6 and out.count("[MPrep-") == 6
+    assert out.count("Execution Preview") == 2
+
+
+def test_preview_of_flows_sharing_nothing_has_no_shared_part(capsys):
+    class Alone(d6tflow.tasks.TaskPickle):
+        n = d6tflow.IntParameter()
+
+    d6tflow.WorkflowMulti(Alone, {"n": [1, 2]}).preview()
+    out = capsys.readouterr().out
+    assert "Shared" not in out
+    assert "Flow 'n_1':\n└─--[Alone-{'n': '1'} (PENDING)] parameters new" in out
 
 
 # -- outputs ----------------------------------------------------------------------------------

@@ -29,9 +29,11 @@ import importlib
 from typing import Any
 
 from d6tflow import errors, formats, settings, targets, tasks, utils
+from d6tflow import notebook as notebook  # importing it registers the HTML views of Jupyter
 from d6tflow.cache import data
 from d6tflow.catalog import catalog, verify  # eager: the submodule has the function's name
 from d6tflow.display import preview, show
+from d6tflow.draw import draw  # eager: the submodule has the function's name
 from d6tflow.errors import FlowFailedError
 from d6tflow.graph import taskflow_downstream, taskflow_upstream
 from d6tflow.inherit import clone_parent, dict_inherits, dict_requires, inherits, requires
@@ -63,6 +65,7 @@ from d6tflow.params import (
     TupleParameter,
     YearParameter,
 )
+from d6tflow.report import report  # eager: the submodule has the function's name
 from d6tflow.scheduler import RunResult, TaskState, run
 from d6tflow.sharing import pull, push
 from d6tflow.stores import enable_cloud_storage, enable_gcs, set_dir, set_remote
@@ -128,6 +131,7 @@ __all__ = [
     "dict_inherits",
     "dict_requires",
     "dotdict",
+    "draw",
     "enable_cloud_storage",
     "enable_gcs",
     "errors",
@@ -140,6 +144,7 @@ __all__ = [
     "preview",
     "pull",
     "push",
+    "report",
     "requires",
     "run",
     "set_dir",

@@ -100,12 +100,25 @@ def _normalized(url: str) -> str:
     return str(url).rstrip("/")
 
 
+class DataFolder(type(Path())):  # type: ignore[misc]  # PosixPath or WindowsPath (Python < 3.12)
+    """The local data folder as ``set_dir`` returns it: a ``pathlib.Path`` (the original returned
+    one, and code builds on it: ``pathdata = d6tflow.set_dir("data/")``) that a notebook cell
+    ending with ``set_dir(...)`` does not echo."""
+
+    def _ipython_display_(self) -> None:
+        """IPython shows nothing for this value (it calls this instead of printing the repr)."""
+
+
 def set_dir(dir: str | os.PathLike | None = None, **storage_options: Any) -> Path | Any:
     """Set the data folder all outputs go to (default ``data`` in the working directory): a local
     folder, or a remote one by URL (``s3://bucket/project`` with its fsspec
     ``storage_options``, ``memory://project``; see docs/sharing.md).
 
     >>> d6tflow.set_dir("output/experiment1")
+
+    Returns the folder, as the original did: a :class:`DataFolder` (a ``pathlib.Path`` that a
+    notebook cell does not echo), or for a URL its ``upath.UPath``; ``d6tflow.settings.dirpath``
+    holds it too.
     """
     if settings.isinitpipe:
         raise ConfigurationError("Using d6tpipe, set dir via d6tflow.pipes.set_default()")
@@ -132,7 +145,7 @@ def set_dir(dir: str | os.PathLike | None = None, **storage_options: Any) -> Pat
         settings.dirpath = Path(dir)
     settings.isinit = True
     store.forget_all_dirs()
-    return settings.dirpath
+    return settings.dirpath if is_url(settings.dir) else DataFolder(settings.dirpath)
 
 
 def folder_text(dirpath: Any) -> str:

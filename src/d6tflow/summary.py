@@ -7,6 +7,8 @@ import enum
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from d6tflow.viewing import HtmlView
+
 if TYPE_CHECKING:
     from d6tflow.errors import TaskFailure
     from d6tflow.protocol import EngineTask as Task
@@ -22,7 +24,7 @@ class TaskState(str, enum.Enum):
     STALE_KEPT = "stale, kept"  # stale, not rerun because rerun_stale is off
 
 
-class RunResult:
+class RunResult(HtmlView):
     """What ``d6tflow.run`` did: truthy only if every task is complete at the end.
 
     ``status`` maps every scheduled task to its :class:`TaskState`; ``reasons`` says why each task

@@ -32,6 +32,7 @@ from d6tflow.params import Parameter, ParameterVisibility, adopted
 from d6tflow.protocol import builtin, register_class, task_class_by_name
 from d6tflow.provenance import assess_by_existence
 from d6tflow.utils import flatten, map_structure
+from d6tflow.viewing import HtmlView
 
 logger = logging.getLogger("d6tflow")
 
@@ -135,7 +136,7 @@ class TaskMeta(type):
         super().__setattr__(name, value)
 
 
-class Task(metaclass=TaskMeta):
+class Task(HtmlView, metaclass=TaskMeta):
     """A unit of work with parameters, dependencies (``requires``) and outputs (``output``).
 
     Parameters are class attributes; an instance's values are read as ``self.<name>``. Tasks with

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings
+from d6tflow.display import flows_preview, show_preview
 from d6tflow.display import preview as _preview
 from d6tflow.errors import (
     ConfigurationError,
@@ -28,6 +29,7 @@ from d6tflow.invalidation import (
     invalidate_tasks,
     invalidate_upstream,
 )
+from d6tflow.notebook import flow_html, results_html
 from d6tflow.scheduler import RunResult
 from d6tflow.scheduler import run as _run
 from d6tflow.sharing import pull as _pull
@@ -55,6 +57,9 @@ class MultiRunResult(dict):
 
     def __bool__(self) -> bool:
         return all(bool(r) for r in self.values())
+
+    def _repr_html_(self) -> str:
+        return results_html(self)
 
 
 def run_together(
@@ -142,6 +147,9 @@ class Workflow:
     def __repr__(self) -> str:
         name = self.default_task.__name__ if self.default_task else None
         return f"Workflow(task={name}, params={self.params!r}, path={self.path!r})"
+
+    def _repr_html_(self) -> str | None:
+        return flow_html(self)
 
     @property
     def env(self) -> str | None:
@@ -360,6 +368,9 @@ class WorkflowMulti:
         name = self.default_task.__name__ if self.default_task else None
         return f"WorkflowMulti(task={name}, flows={list(self.workflow_objs)!r})"
 
+    def _repr_html_(self) -> str | None:
+        return flow_html(self)
+
     @property
     def flow_names(self) -> list[Any]:
         return list(self.workflow_objs)
@@ -401,11 +412,13 @@ class WorkflowMulti:
         show_params: bool = True,
         clip_params: bool = False,
     ) -> None:
-        """Print the tree of one flow, or of each flow under its name."""
-        for name, workflow in self._flows(flow).items():
-            if flow is None:
-                print(f"\nFlow {name!r}:")
-            workflow.preview(tasks, indent, last, show_params, clip_params)
+        """Print the tree of one flow, or of all flows: the tasks every flow shares once, then
+        each flow's own tasks under its name."""
+        if flow is not None:
+            self.get_flow(flow).preview(tasks, indent, last, show_params, clip_params)
+            return
+        roots = {name: w._get_tasks(tasks) for name, w in self.workflow_objs.items()}
+        show_preview(flows_preview(roots, show_params, clip_params, indent, last))
 
     def run(
         self,
