@@ -356,9 +356,12 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     runner = command("run", _run, "run the tasks and whatever they need that is not complete")
-    runner.add_argument("--workers", type=int, default=1, help="tasks run at once (default 1)")
+    runner.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="tasks run at once (default 1)"
+    )
     runner.add_argument(
         "--executor",
+        metavar="NAME",
         help="inline, process or dask (default: inline, or process with --workers > 1)",
     )
     runner.add_argument("--force", action="store_true", help="rerun the named tasks themselves")
