@@ -216,3 +216,25 @@ def test_another_machines_temporary_file_goes_only_when_quiet_and_its_lock_is_fr
 
     assert not dead.exists() and not dead_swap.exists()
     assert locked.exists() and recent.exists() and no_id.exists()
+
+
+def test_invalidate_orphans_removes_a_dead_runs_temporary_file_and_keeps_a_running_ones(
+    tmp_path,
+):
+    class TaskKept(d6tflow.tasks.TaskPickle):
+        def run(self):
+            self.save(1)
+
+    d6tflow.run(TaskKept(), execution_summary=False)
+    folder = d6tflow.settings.dirpath / "TaskKept"
+    # A process that wrote a temporary file and ended before renaming it: a real, finished one.
+    code = "import sys; from d6tflow import store; open(store.temp_path(sys.argv[1]), 'w')"
+    subprocess.run([sys.executable, "-c", code, str(folder / "left.pkl")], check=True, timeout=60)
+    (dead,) = folder.glob(f"{store.TEMP_PREFIX}*-left.pkl")
+    # This process is running: a file it is writing belongs to a run going on.
+    live = Path(store.temp_path(str(folder / "saving.pkl")))
+    live.write_text("half")
+
+    assert d6tflow.invalidate_orphans([TaskKept()], confirm=False) == [dead]
+    assert live.exists() and not dead.exists()
+    assert TaskKept().complete()

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from d6tflow import cache, settings
+from d6tflow import cache, locks, settings, store
 from d6tflow.errors import MissingArgumentError
 from d6tflow.graph import Graph, matching, taskflow_upstream
 from d6tflow.provenance import file_paths, output_folder
 from d6tflow.sharing import tasks_of
-from d6tflow.stores import store_for
+from d6tflow.stores import is_url, store_for
 from d6tflow.targets import CacheTarget, DataTarget
 from d6tflow.task import Task
 from d6tflow.task_data import TaskData
@@ -76,24 +76,58 @@ def invalidate_orphans(tasks: Any = None, confirm: bool = True) -> list[Path]:
     them is kept (outputs, metadata, manifests). Lists the files and asks first (unless
     ``confirm=False``); returns the files deleted.
     """
-    if tasks is None:
-        raise MissingArgumentError(
-            "invalidate_orphans needs the tasks (or flows) whose outputs to keep, e.g. "
-            "invalidate_orphans([TaskTrain()]); to delete everything use invalidate_all()"
-        )
-    keep = _files_of(tasks_of(tasks, "invalidate_orphans"))
-    where = store_for(settings.dirpath)
-    orphans = [p for p in where.files_under(settings.dirpath) if _where(p) not in keep]
-    if not orphans:
+    found = orphans(tasks, "invalidate_orphans")
+    if not found:
         return []
-    if confirm and not confirm_prompt("deleting outputs no flow produces", orphans):
+    if confirm and not confirm_prompt("deleting outputs no flow produces", found):
         print("Cancelled")
         return []
-    for path in orphans:
+    where = store_for(settings.dirpath)
+    for path in found:
         where.remove(path)
-    _forget_removed_runs(orphans)
+    _forget_removed_runs(found)
     _remove_empty_folders(settings.dirpath)
-    return orphans
+    return found
+
+
+def orphans(tasks: Any, who: str = "orphans") -> list[Path]:
+    """The files under the data folder that :func:`invalidate_orphans` would delete: none of
+    ``tasks`` (or what they need) produces them. A temporary file counts only once the run that
+    wrote it has ended (:func:`dead_temps`): one still being written belongs to a run going on.
+
+    >>> d6tflow.invalidation.orphans([TaskTrain()])  # what `d6tflow gc flow.py:TaskTrain` lists
+    """
+    if tasks is None:
+        raise MissingArgumentError(
+            f"{who} needs the tasks (or flows) whose outputs to keep, e.g. "
+            f"{who}([TaskTrain()]); to delete everything use invalidate_all()"
+        )
+    keep = _files_of(tasks_of(tasks, who))
+    dead = {_where(p) for p in dead_temps()}
+    return [
+        path
+        for path in store_for(settings.dirpath).files_under(settings.dirpath)
+        if _where(path) not in keep
+        and (not os.path.basename(path).startswith(store.TEMP_PREFIX) or _where(path) in dead)
+    ]
+
+
+def dead_temps(folder: str | os.PathLike | None = None, remove: bool = False) -> list[Path]:
+    """The temporary files under ``folder`` (default: the data folder) that runs which ended
+    before saving left behind (killed mid-save); ``remove=True`` deletes them. A run leaves none
+    in a remote folder.
+
+    >>> d6tflow.invalidation.dead_temps()  # what `d6tflow gc` lists
+    """
+    root = settings.dirpath if folder is None else folder
+    if is_url(root) or not os.path.isdir(root):
+        return []
+    return [
+        Path(parent, name)
+        for parent, _, names in os.walk(root)
+        if any(n.startswith(store.TEMP_PREFIX) for n in names)
+        for name in store.dead_temps(parent, locks.try_locked, remove)
+    ]
 
 
 def _files_of(roots: list[Task]) -> set[str]:

@@ -223,25 +223,45 @@ def remove_dead_temps(
     folder: str, try_lock: Callable[[str, str | None], contextlib.AbstractContextManager[bool]]
 ) -> None:
     """Remove the temporary files that processes which died (killed in the middle of a save or a
-    run) left in ``folder``; once per folder in each process, with one listing of it.
-
-    A file goes only when its writer is surely gone: on this machine its process id is not a
-    running process (elsewhere the file has not changed for :data:`OTHER_HOST_QUIET` seconds),
-    and ``try_lock(folder, task_id)`` can take the lock its task holds while it runs (``None``:
-    the folder's append lock, held while the manifest log is rewritten). A file whose task the
-    name does not tell (outputs saved without the task id) goes only on the first condition, on
-    this machine. Anything else stays: a name of another form, a running process, a held lock.
+    run) left in ``folder`` (see :func:`dead_temps`); once per folder in each process.
 
     >>> remove_dead_temps(folder, locks.try_locked)
     """
     if folder in _cleaned:
         return
     _cleaned.add(folder)
+    removed = dead_temps(folder, try_lock, remove=True)
+    if removed:
+        logger.info(
+            "removed %d temporary file(s) left in %s by processes that ended before saving: %s",
+            len(removed),
+            folder,
+            ", ".join(removed),
+        )
+
+
+def dead_temps(
+    folder: str,
+    try_lock: Callable[[str, str | None], contextlib.AbstractContextManager[bool]],
+    remove: bool = False,
+) -> list[str]:
+    """The names of the temporary files in ``folder`` whose writer is surely gone, with one
+    listing of it; ``remove=True`` removes them too.
+
+    A file counts only when its writer is surely gone: on this machine its process id is not a
+    running process (elsewhere the file has not changed for :data:`OTHER_HOST_QUIET` seconds),
+    and ``try_lock(folder, task_id)`` can take the lock its task holds while it runs (``None``:
+    the folder's append lock, held while the manifest log is rewritten). A file whose task the
+    name does not tell (outputs saved without the task id) counts only on the first condition,
+    on this machine. Anything else stays: a name of another form, a running process, a held lock.
+
+    >>> dead_temps("data/TaskTrain", locks.try_locked)  # what `d6tflow gc` would remove
+    """
     try:
         names = [n for n in os.listdir(folder or ".") if n.startswith(TEMP_PREFIX)]
     except OSError:
-        return
-    removed = []
+        return []
+    found = []
     for name in names:
         owner = _owner_of(name)
         if owner is None:
@@ -259,21 +279,17 @@ def remove_dead_temps(
             task_id = final.removeprefix("old-").partition("-")[0]
             if not _TASK_ID.fullmatch(task_id):
                 if here:
-                    remove_quietly(path)
-                    removed.append(name)
+                    if remove:
+                        remove_quietly(path)
+                    found.append(name)
                 continue
             lock = task_id
         with try_lock(folder, lock) as free:
             if free:
-                remove_quietly(path)
-                removed.append(name)
-    if removed:
-        logger.info(
-            "removed %d temporary file(s) left in %s by processes that ended before saving: %s",
-            len(removed),
-            folder,
-            ", ".join(removed),
-        )
+                if remove:
+                    remove_quietly(path)
+                found.append(name)
+    return found
 
 
 def _owner_of(name: str) -> tuple[int, bool, str] | None:
