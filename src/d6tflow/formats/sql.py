@@ -158,15 +158,18 @@ class SQLFormat(Format):
             name if name is not None else f"level_{i}" if obj.index.nlevels > 1 else "index"
             for i, name in enumerate(obj.index.names)
         ]
-        kwargs.setdefault("chunksize", None)
-        obj.to_sql(
-            staged,
-            engine,
-            if_exists="replace",
-            index=keep_index,
-            index_label=labels if keep_index else None,
-            **kwargs,
-        )
+        # A writing transaction from its first statement: SQLite cannot turn a reading one into
+        # a writing one while another process writes (it fails at once instead of waiting).
+        with engine.connect().execution_options(d6tflow_write=True) as conn:
+            obj.to_sql(
+                staged,
+                conn,
+                if_exists="replace",
+                index=keep_index,
+                index_label=labels if keep_index else None,
+                **kwargs,
+            )
+            conn.commit()
         marker = {
             "table": table,
             "staged": staged,
