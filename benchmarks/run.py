@@ -1,12 +1,13 @@
 """`make bench`: ours, a plain-Python floor and the original d6tflow side by side, in one run.
 
-    python benchmarks/run.py [graphs|parquet|import|parallel|provenance|oracle|remote ...]
+    python benchmarks/run.py [graphs|parquet|import|parallel|provenance|oracle|remote|formats ...]
 
 No argument runs every section. Environment:
     BENCH_QUICK=1           only N=1,000 and fewer repetitions (for development)
     BENCH_PEER=0            skip the original d6tflow (else run from .venv-peer: `make bench-peer`)
     BENCH_PEER_TIMEOUT=300  seconds per peer process; BENCH_OURS_TIMEOUT=600 the same for ours
-    BENCH_PARQUET_ROWS      rows of the Parquet frame (default 5,000,000)
+    BENCH_PARQUET_ROWS      rows of the Parquet (and formats) frame (default 5,000,000)
+    BENCH_SQL_ROWS=1000000 BENCH_FOREST_TREES=100  the formats section's SQL rows and forest size
     BENCH_SCRATCH=/dev/shm  where the workloads write (default benchmarks/.work/, on the disk)
     D6TFLOW_ORACLE_EXAMPLES=500  examples of the rebuild oracle's long profile (quick: 50)
     BENCH_REMOTE_TASKS=1000 BENCH_REMOTE_MB=200  the remote section's sizes (quick: 200, 20)
@@ -25,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import bench_formats
 import bench_graphs
 import bench_import
 import bench_oracle
@@ -43,6 +45,7 @@ SECTIONS: dict[str, Callable[[], list[Section]]] = {
     "provenance": bench_provenance.run_section,
     "oracle": bench_oracle.run_section,
     "remote": bench_remote.run_section,
+    "formats": bench_formats.run_section,
 }
 
 

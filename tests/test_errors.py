@@ -46,6 +46,7 @@ BUILTIN_BASES: dict[str, tuple[type[BaseException], ...]] = {
     "MissingFileError": (FileNotFoundError,),
     "MetadataMissingError": (FileNotFoundError,),
     "MissingDependencyError": (ImportError,),
+    "MissingExtraError": (ImportError,),
     "ParameterError": (ValueError,),
     "MissingParameterError": (ValueError,),
     "TaskDefinitionError": (TypeError,),
@@ -306,8 +307,8 @@ ALLOWED_BUILTIN_RAISES = {
     ("targets.py", "load", "NotImplementedError"),
     ("targets.py", "save", "NotImplementedError"),
     ("targets.py", "invalidate", "NotImplementedError"),
-    ("formats.py", "save", "NotImplementedError"),
-    ("formats.py", "load", "NotImplementedError"),
+    ("formats/base.py", "save", "NotImplementedError"),
+    ("formats/base.py", "load", "NotImplementedError"),
     # __getattr__/__delattr__ must raise AttributeError for hasattr() and getattr(x, n, default).
     ("__init__.py", "__getattr__", "AttributeError"),
     ("share.py", "__getattr__", "AttributeError"),

@@ -22,6 +22,7 @@ __all__ = [
     "MetadataMissingError",
     "MissingArgumentError",
     "MissingDependencyError",
+    "MissingExtraError",
     "MissingFileError",
     "MissingParameterError",
     "NoOutputFormatError",
@@ -99,6 +100,11 @@ class MetadataMissingError(MissingFileError):
 class MissingDependencyError(D6tflowError, ImportError):
     """An optional package a feature needs is not installed (``executor='dask'`` without
     ``distributed``)."""
+
+
+class MissingExtraError(MissingDependencyError):
+    """A task flavour's library is not installed (``TaskPqPolars`` without polars): the message
+    names the task's output and the ``pip install 'd6tflow[<extra>]'`` that installs it."""
 
 
 class ParameterError(D6tflowError, ValueError):

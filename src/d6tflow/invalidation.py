@@ -138,6 +138,8 @@ def _files_of(roots: list[Task]) -> set[str]:
         output = task.output()
         targets = output.values() if isinstance(output, dict) else [output]
         keep.update(_where(_path_of(t)) for t in targets if not isinstance(t, CacheTarget))
+        # What an output needs besides its file (the SQLite database of SQL outputs).
+        keep.update(_where(p) for t in targets if isinstance(t, DataTarget) for p in t.companions())
         keep.add(_where(task._meta_path()))
         if file_paths(task):
             folder = output_folder(task)

@@ -16,26 +16,29 @@ def _check_keys(who: Any, wanted: list[str], available: list[str]) -> None:
         )
 
 
-def load_outputs(who: Any, output: Any, keys: Any, as_dict: bool, cached: bool) -> Any:
+def load_outputs(
+    who: Any, output: Any, keys: Any, as_dict: bool, cached: bool, **kwargs: Any
+) -> Any:
     """Load one task's output: ``output`` is a target (single output) or ``{key: target}``.
 
     keys=None: every output; a str: that one object; a list: those outputs, in persist order.
+    ``kwargs`` go to each target's load (the format's).
     """
     if isinstance(output, Target):
         if keys is not None:
             _check_keys(who, [keys] if isinstance(keys, str) else list(keys), ["data"])
-        return output.load(cached=cached)
+        return output.load(cached=cached, **kwargs)
     available = list(output)
     if isinstance(keys, str):
         _check_keys(who, [keys], available)
-        value = output[keys].load(cached=cached)
+        value = output[keys].load(cached=cached, **kwargs)
         return {keys: value} if as_dict else value
     if keys is None:
         selected = available
     else:
         _check_keys(who, list(keys), available)
         selected = [k for k in available if k in keys]
-    loaded = {k: output[k].load(cached=cached) for k in selected}
+    loaded = {k: output[k].load(cached=cached, **kwargs) for k in selected}
     return loaded if as_dict else list(loaded.values())
 
 

@@ -18,6 +18,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from d6tflow import locks, store
 from d6tflow.fingerprint import file_hash, file_record, file_stat
@@ -60,7 +61,7 @@ class Store(ABC):
         """``(size, mtime_ns, content hash)`` of an output, for its record."""
 
     @abstractmethod
-    def write(self, path: str, write: Callable[[str], None]) -> None:
+    def write(self, path: str, write: Callable[[str], Any]) -> None:
         """Write an output atomically: ``write(tmp)`` fills a temporary path that becomes
         ``path`` whole (or, inside :meth:`staging`, waits for the commit)."""
 
@@ -147,7 +148,7 @@ class LocalStore(Store):
     def record_of(self, path: str) -> tuple[int, int, str]:
         return file_record(path)
 
-    def write(self, path: str, write: Callable[[str], None]) -> None:
+    def write(self, path: str, write: Callable[[str], Any]) -> None:
         store.atomic_write(path, write)
 
     def readable_path(self, path: str) -> str:

@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from d6tflow.errors import OutputError
 
@@ -39,6 +40,10 @@ _TASK_ID = re.compile(r"[A-Za-z0-9_]+_[0-9a-f]{10}")
 # Outputs of running tasks: final path -> staged temporary path (None until first saved).
 _staged: dict[str, str | None] = {}
 
+# Staged outputs whose format asked to finish after the rename (a database table's swap):
+# final path -> finish(final path). Called by publish; dropped with the staging if never published.
+_finishers: dict[str, Callable[[str], None]] = {}
+
 # Folders already created in this process: a task's output folder is made once, not per save.
 _made_dirs: set[str] = set()
 
@@ -60,8 +65,10 @@ def forget_all_dirs() -> None:
     _made_dirs.clear()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     """Call ``write(tmp)`` with a temporary path in ``path``'s folder, then rename it to ``path``.
+    If ``write`` returns a callable ``finish``, ``finish(path)`` runs once the file is in place
+    (a format whose output lives partly elsewhere, such as a database table, completes it then).
 
     The temporary name starts with ``.tmp-`` and ends with the real file name, so libraries that
     infer a format or compression from the extension (pandas, openpyxl) behave as for the final
@@ -74,14 +81,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     staging = path in _staged
     try:
         try:
-            write(tmp)
+            finish = write(tmp)
         except FileNotFoundError:
             if os.path.isdir(folder or "."):
                 raise
             # The folder was deleted by hand since this process created it: make it again.
             forget_dir(folder)
             ensure_dir(folder)
-            write(tmp)
+            finish = write(tmp)
         if staging:
             # Fail now, not at the commit: then no manifest is written for an output that cannot
             # be put in place.
@@ -90,8 +97,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
             previous, _staged[path] = _staged[path], tmp
             if previous is not None:
                 remove_quietly(previous)
+            if callable(finish):
+                _finishers[path] = finish
+            else:
+                _finishers.pop(path, None)
         else:
             move_into_place(tmp, path)
+            if callable(finish):
+                finish(path)
     except BaseException:
         remove_quietly(tmp)
         raise
@@ -176,6 +189,7 @@ class staging:
             tmp = _staged.pop(path, None)
             if tmp is not None:
                 remove_quietly(tmp)
+            _finishers.pop(path, None)
 
 
 def publish(path: str) -> None:
@@ -184,6 +198,9 @@ def publish(path: str) -> None:
     if tmp is not None:
         move_into_place(tmp, path)
         _staged[path] = None
+        finish = _finishers.pop(path, None)
+        if finish is not None:
+            finish(path)
 
 
 def remove_quietly(path: str | os.PathLike) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from d6tflow import cache, settings
-from d6tflow.errors import NoOutputFormatError, TaskNotCompleteError
+from d6tflow.errors import MissingExtraError, NoOutputFormatError, TaskNotCompleteError
 from d6tflow.formats import Format, get_format
 from d6tflow.stores import check_trusted, pulled_from, store_for
 
@@ -150,6 +150,8 @@ class DataTarget(Target):
                 obj = fmt.load(where.readable_path(self._path), **kwargs)
         except FileNotFoundError:
             raise _missing(self._path) from None
+        except MissingExtraError as e:
+            raise self._needs_extra(e, "load") from e.__cause__
         if use_cache:
             cache.data[self._path] = obj
             return cache.fresh(obj)  # the kept one is never handed out: callers may change theirs
@@ -172,12 +174,28 @@ class DataTarget(Target):
             )
         else:
             fmt = self._require_format()
-            store_for(self._path).write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
+            try:
+                store_for(self._path).write(self._path, lambda tmp: fmt.save(obj, tmp, **kwargs))
+            except MissingExtraError as e:
+                raise self._needs_extra(e, "save") from e.__cause__
         return self.path  # a pathlib.Path, as the original returned
+
+    def _needs_extra(self, error: MissingExtraError, verb: str) -> MissingExtraError:
+        """The error of a format whose library is missing, naming the output (and so the task
+        id): the format only saw a temporary path."""
+        return MissingExtraError(f"Cannot {verb} {self._path}: {error}")
+
+    def companions(self) -> list[str]:
+        """Files besides this output's own that it needs (an SQLite database of SQL outputs)."""
+        return self._format.companions(self._path) if self._format is not None else []
 
     def invalidate(self) -> bool:
         cache.data.pop(self._path, None)
-        store_for(self._path).remove(self._path)
+        where = store_for(self._path)
+        fmt = self._format
+        if fmt is not None and type(fmt).discard is not Format.discard and where.exists(self._path):
+            fmt.discard(where.readable_path(self._path))
+        where.remove(self._path)
         return not self.exists()
 
     def _require_format(self) -> Format:

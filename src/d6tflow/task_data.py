@@ -32,14 +32,14 @@ from d6tflow.utils import confirm_prompt, flatten, map_structure
 class _Naming(NamedTuple):
     """How one task class names its outputs in one naming state (data folder, settings,
     ``target_dir``, ``task_group``, ``persist``): a task's paths are then its id pasted between a
-    prefix and a file name. ``fmt`` is None where outputs are made target by target instead."""
+    prefix and a file name. ``fmts`` is None where outputs are made target by target instead."""
 
     folder: str
     prefix: str  # the folder with a trailing separator
     keys: tuple[str, ...]  # persist
-    ext: str
+    exts: tuple[str, ...]  # by key
     with_id: bool
-    fmt: Format | None
+    fmts: tuple[Format, ...] | None  # by key
     outputs: dict[str, Any]  # by task id: the target, or {key: target}
     files: dict[str, tuple[dict[str, str], str]]  # by task id: ({key: path}, folder)
 
@@ -190,8 +190,9 @@ class TaskData(Task):
     (TaskPqPandas, TaskPickle, … do it for you).
     """
 
-    #: Name of a registered format (see ``d6tflow.formats``), or a Format instance.
-    format: ClassVar[str | Format | None] = None
+    #: Name of a registered format (see ``d6tflow.formats``), or a Format instance; or a dict
+    #: of them by persist key, for outputs of several formats (a model and its metrics).
+    format: ClassVar[str | Format | dict[str, str | Format] | None] = None
     #: Legacy: a custom target class with load/save (set ``target_ext`` with it).
     target_class: ClassVar[type[Target] | None] = None
     target_ext: ClassVar[str | None] = None
@@ -218,15 +219,26 @@ class TaskData(Task):
         if self.target_class is not None:
             legacy_format = getattr(self.target_class, "format", None)
             return get_format(legacy_format).ext if legacy_format else "ext"  # the original's
-        return get_format(self._format_name()).ext
+        return self._format_of(self.persist[0]).ext
 
-    def _format_name(self) -> str | Format:
-        if self.format is None:
+    def _format_of(self, key: str) -> Format:
+        """The format of the output ``key`` of ``persist``."""
+        chosen = self.format
+        if chosen is None:
             raise NoOutputFormatError(
                 f"{type(self).__name__} has no output format: subclass a task flavour such as "
                 "d6tflow.tasks.TaskPqPandas or TaskPickle, or set format = '<name>'"
             )
-        return self.format
+        if isinstance(chosen, dict):
+            try:
+                chosen = chosen[key]
+            except KeyError:
+                raise NoOutputFormatError(
+                    f"{type(self).__name__}.format has no entry for the output {key!r}: give "
+                    f"every name of persist {list(self.persist)} a format, e.g. "
+                    f'format = {{"{key}": "pickle", ...}}'
+                ) from None
+        return get_format(chosen)
 
     def _base_dir(self) -> str:
         return base_folder(self.path, self.task_group, self._owner())
@@ -269,7 +281,7 @@ class TaskData(Task):
             path = self._getpath(key)
             store_for(path).make_folder(os.path.dirname(path))
             return self.target_class(Path(path))  # a Path, as the original passed
-        fmt = get_format(self._format_name())
+        fmt = self._format_of(key)
         path = self._getpath(key, fmt.ext if self.target_ext is None else self.target_ext)
         return CacheTarget(path) if fmt.in_memory else DataTarget(path, fmt)
 
@@ -314,18 +326,21 @@ class TaskData(Task):
         if found is None:
             persist = self.persist
             single = len(persist) == 1 and persist[0] == "data"  # the single-output shortcut
-            if naming.fmt is None:
+            if naming.fmts is None:
                 found = (
                     self._make_target("data")
                     if single
                     else {name: self._make_target(name) for name in persist}
                 )
             else:
-                paths, fmt = self._shared_files(state)[0], naming.fmt
+                paths, fmts = self._shared_files(state)[0], naming.fmts
                 found = (
-                    DataTarget.at(paths["data"], fmt)
+                    DataTarget.at(paths["data"], fmts[0])
                     if single
-                    else {key: DataTarget.at(path, fmt) for key, path in paths.items()}
+                    else {
+                        key: DataTarget.at(path, fmt)
+                        for (key, path), fmt in zip(paths.items(), fmts, strict=True)
+                    }
                 )
             _remember(naming.outputs, self.task_id, found)
         return found
@@ -334,14 +349,14 @@ class TaskData(Task):
         naming = self._naming_in(state)
         found = naming.files.get(self.task_id)
         if found is None:
-            if naming.fmt is None:
+            if naming.fmts is None:
                 found = files_of(self.output())
             else:
                 task_id = self.task_id if naming.with_id else None
                 found = (
                     {
-                        key: naming.prefix + output_file_name(key, naming.ext, task_id)
-                        for key in naming.keys
+                        key: naming.prefix + output_file_name(key, ext, task_id)
+                        for key, ext in zip(naming.keys, naming.exts, strict=True)
                     },
                     naming.folder,
                 )
@@ -366,15 +381,19 @@ class TaskData(Task):
         """How this class names its outputs now, worked out once for all of its tasks."""
         prefix = self._output_folder()
         _claim(prefix, type(self))
-        persist = list(self.persist)
-        fmt = get_format(self._format_name()) if self.target_class is None else None
-        if fmt is None or fmt.in_memory or (self.target_dir is None and "_" in self.task_family):
+        persist = tuple(self.persist)
+        fmts = None if self.target_class is not None else tuple(map(self._format_of, persist))
+        if (
+            fmts is None
+            or any(fmt.in_memory for fmt in fmts)
+            or (self.target_dir is None and "_" in self.task_family)
+        ):
             # Custom targets, in-memory outputs and folders the original may have named
             # differently (see _getpath) take the general way, target by target.
-            return _Naming("", "", (), "", False, None, {}, {})
-        ext = fmt.ext if self.target_ext is None else self.target_ext
+            return _Naming("", "", (), (), False, None, {}, {})
+        exts = tuple(fmt.ext if self.target_ext is None else self.target_ext for fmt in fmts)
         with_id = names_with_id(self)
-        return _Naming(prefix[: -len(os.sep)], prefix, tuple(persist), ext, with_id, fmt, {}, {})
+        return _Naming(prefix[: -len(os.sep)], prefix, persist, exts, with_id, fmts, {}, {})
 
     def _forget_derived(self) -> None:
         super()._forget_derived()
@@ -421,10 +440,14 @@ class TaskData(Task):
         for key in self.persist:
             targets[key].save(data[key], **kwargs)
 
-    def outputLoad(self, keys: Any = None, as_dict: bool = False, cached: bool = False) -> Any:
-        """Load this task's output(s): the object, or a list (``as_dict=True``: a dict) of them."""
+    def outputLoad(
+        self, keys: Any = None, as_dict: bool = False, cached: bool = False, **kwargs: Any
+    ) -> Any:
+        """Load this task's output(s): the object, or a list (``as_dict=True``: a dict) of them.
+        Other keyword arguments go to the format's load (``lazy=True`` for Polars,
+        ``mmap_mode="r"`` for numpy, ``columns=[...]`` for Parquet)."""
         check_loadable(self, self._status())
-        return load_outputs(self, self.output(), keys, as_dict, cached)
+        return load_outputs(self, self.output(), keys, as_dict, cached, **kwargs)
 
     def _status(self) -> Status:
         return Graph([self]).states()[self]

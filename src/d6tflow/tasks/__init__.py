@@ -1,25 +1,41 @@
-"""The built-in task flavours: TaskData bound to a format, and TaskAggregator."""
+"""The built-in task flavours: TaskData bound to a format, and TaskAggregator.
+
+Each flavour's library is imported only when one of its tasks saves or loads; without it, that
+task fails with the ``pip install 'd6tflow[<extra>]'`` to run (docs/formats.md).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from d6tflow.formats import SQLFormat
 from d6tflow.task import Task
 from d6tflow.task_data import TaskData
+from d6tflow.tasks.h5 import TaskH5Pandas
 from d6tflow.utils import flatten
 
 __all__ = [
     "TaskAggregator",
     "TaskCSVGZPandas",
     "TaskCSVPandas",
+    "TaskCSVPolars",
     "TaskCache",
     "TaskCachePandas",
     "TaskData",
     "TaskExcelPandas",
+    "TaskFigure",
+    "TaskH5Pandas",
+    "TaskJoblib",
     "TaskJson",
+    "TaskMarkdown",
+    "TaskNumpy",
     "TaskPickle",
+    "TaskPqArrow",
     "TaskPqDask",
     "TaskPqPandas",
+    "TaskPqPolars",
+    "TaskSQL",
+    "TaskText",
 ]
 
 
@@ -74,6 +90,68 @@ class TaskPqDask(TaskData):
     DataFrame (needs ``pip install d6tflow[dask]``)."""
 
     format = "parquet-dask"
+
+
+class TaskPqPolars(TaskData):
+    """A polars DataFrame (a LazyFrame is collected) as ``.parquet``; ``outputLoad()`` returns a
+    polars DataFrame, ``outputLoad(lazy=True)`` a LazyFrame (``pl.scan_parquet``). Needs
+    ``pip install 'd6tflow[polars]'``."""
+
+    format = "parquet-polars"
+
+
+class TaskCSVPolars(TaskData):
+    """A polars DataFrame as ``.csv`` (``pip install 'd6tflow[polars]'``)."""
+
+    format = "csv-polars"
+
+
+class TaskPqArrow(TaskData):
+    """A pyarrow Table as ``.parquet``, loaded back as a Table (memory-mapped)."""
+
+    format = "parquet-arrow"
+
+
+class TaskNumpy(TaskData):
+    """A numpy array as ``.npy``; ``outputLoad(mmap_mode="r")`` maps it instead of reading it.
+    For a dict of arrays set ``format = "npz"`` (loaded back as a dict)."""
+
+    format = "npy"
+
+
+class TaskJoblib(TaskData):
+    """Any object, typically a fitted model, through joblib (``.joblib``);
+    ``self.save(model, compress=3)`` compresses. Needs ``pip install 'd6tflow[joblib]'``."""
+
+    format = "joblib"
+
+
+class TaskFigure(TaskData):
+    """A matplotlib or plotly figure as ``.png``; set ``format = "svg"`` or ``"html"`` (plotly's
+    interactive page) for another kind. ``outputLoad()`` returns the file's path, which a
+    notebook displays as the picture. Needs ``pip install 'd6tflow[figures]'``."""
+
+    format = "png"
+
+
+class TaskText(TaskData):
+    """A str as a UTF-8 ``.txt`` file."""
+
+    format = "txt"
+
+
+class TaskMarkdown(TaskData):
+    """A str as a ``.md`` file (a report)."""
+
+    format = "md"
+
+
+class TaskSQL(TaskData):
+    """A DataFrame as a table named from the task id, in the SQLite file ``d6tflow.sqlite`` of the
+    data folder; another database with ``format = d6tflow.formats.SQLFormat(url)`` (any
+    SQLAlchemy URL). Needs ``pip install 'd6tflow[sql]'``."""
+
+    format = SQLFormat()
 
 
 class TaskAggregator(Task):
