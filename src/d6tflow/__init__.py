@@ -77,6 +77,9 @@ _LAZY = {
     "FlowExport": "d6tflow.share",
     "FlowImport": "d6tflow.share",
     "dotdict": "d6tflow.share",
+    "accept": "d6tflow.acceptance",
+    "history": "d6tflow.run_history",
+    "why": "d6tflow.explain",
 }
 
 
@@ -122,6 +125,7 @@ __all__ = [
     "Workflow",
     "WorkflowMulti",
     "YearParameter",
+    "accept",
     "catalog",
     "clone_parent",
     "data",
@@ -132,6 +136,7 @@ __all__ = [
     "enable_gcs",
     "errors",
     "formats",
+    "history",
     "inherits",
     "invalidate_all",
     "invalidate_downstream",
@@ -152,4 +157,5 @@ __all__ = [
     "tasks",
     "utils",
     "verify",
+    "why",
 ]

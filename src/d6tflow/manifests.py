@@ -33,6 +33,10 @@ from d6tflow.errors import OutputError
 from d6tflow.utils import gc_paused
 
 LOG_NAME = ".manifests.jsonl"
+#: Beside the log: the records compaction dropped (runs superseded by later ones), for history,
+#: and the normalized source of fingerprinted code, for ``why``'s diffs (side_logs.py).
+HISTORY_NAME = ".history.jsonl"
+SOURCES_NAME = ".sources.jsonl"
 #: Rewrite a log once it holds more than this many superseded lines and more than current ones.
 COMPACT_AFTER = 1000
 
@@ -187,8 +191,11 @@ class ManifestLog:
             self._apply(records)
         else:
             self.refresh()
-        if not self.records:  # the last task's outputs went: leave no log behind
+        if not self.records:  # the last task's outputs went: leave no log behind, nor its history
             os.unlink(self.path)
+            for name in (HISTORY_NAME, SOURCES_NAME):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.folder, name))
             self._reset(None)
         elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
             try:
@@ -220,7 +227,18 @@ class ManifestLog:
 
     def _compact(self) -> None:
         """Rewrite the log with current records only (called under the append lock, right after
-        this object caught up with the file)."""
+        this object caught up with the file). The records it drops go to the folder's history
+        file first (side_logs.py): a crash in between leaves them in both, never in neither."""
+        with open(self.path, "rb") as f:
+            lines = parse_records(f.read())
+        dropped = [
+            r
+            for r in lines
+            if isinstance(r.get("task_id"), str)
+            and not r.get("removed")
+            and self.records.get(r["task_id"]) != r
+        ]
+        append_lines(os.path.join(self.folder, HISTORY_NAME), dropped)
         used = {c for r in self.records.values() if isinstance(c := r.get("code"), str)}
         code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
         # Damaged records are kept as they are: dropping one would leave outputs with no record,
@@ -324,6 +342,25 @@ def parse_records(blob: bytes) -> list[dict]:
                 except ValueError:
                     continue
     return [r for r in records if isinstance(r, dict)]
+
+
+def append_lines(path: str, records: list[dict]) -> None:
+    """Append ``records`` to the file at ``path``, one JSON line each, for files only history
+    and ``why`` read (the caller holds the folder's append lock). A line torn by a crash stays
+    torn (readers skip it); the next lines start on a line of their own."""
+    if not records:
+        return
+    data = "".join(_ENCODER.encode(r) + "\n" for r in records).encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _write_bytes(path: str, data: bytes) -> None:
