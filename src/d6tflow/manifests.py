@@ -33,8 +33,9 @@ from d6tflow.errors import OutputError
 from d6tflow.utils import gc_paused
 
 LOG_NAME = ".manifests.jsonl"
-#: Beside the log: the records compaction dropped (runs superseded by later ones), for history,
-#: and the normalized source of fingerprinted code, for ``why``'s diffs (side_logs.py).
+#: Beside the log: the records it dropped (runs superseded by later ones, runs whose outputs
+#: were deleted), for history, and the normalized source of fingerprinted code, for ``why``'s
+#: diffs (side_logs.py). Both stay when the folder's last output is deleted.
 HISTORY_NAME = ".history.jsonl"
 SOURCES_NAME = ".sources.jsonl"
 #: Rewrite a log once it holds more than this many superseded lines and more than current ones.
@@ -191,11 +192,9 @@ class ManifestLog:
             self._apply(records)
         else:
             self.refresh()
-        if not self.records:  # the last task's outputs went: leave no log behind, nor its history
+        if not self.records:  # the last task's outputs went: leave no log behind
+            self._keep_history()
             os.unlink(self.path)
-            for name in (HISTORY_NAME, SOURCES_NAME):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(self.folder, name))
             self._reset(None)
         elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
             try:
@@ -225,10 +224,10 @@ class ManifestLog:
         if self.get(task_id, fresh=True) is not None:
             self.append({"task_id": task_id, "removed": True})
 
-    def _compact(self) -> None:
-        """Rewrite the log with current records only (called under the append lock, right after
-        this object caught up with the file). The records it drops go to the folder's history
-        file first (side_logs.py): a crash in between leaves them in both, never in neither."""
+    def _keep_history(self) -> None:
+        """Append the records of runs the log holds but no longer counts to the folder's history
+        file, before a rewrite or removal of the log drops them (under the append lock; a crash
+        in between leaves them in both, never in neither)."""
         with open(self.path, "rb") as f:
             lines = parse_records(f.read())
         dropped = [
@@ -239,6 +238,11 @@ class ManifestLog:
             and self.records.get(r["task_id"]) != r
         ]
         append_lines(os.path.join(self.folder, HISTORY_NAME), dropped)
+
+    def _compact(self) -> None:
+        """Rewrite the log with current records only (called under the append lock, right after
+        this object caught up with the file)."""
+        self._keep_history()
         used = {c for r in self.records.values() if isinstance(c := r.get("code"), str)}
         code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
         # Damaged records are kept as they are: dropping one would leave outputs with no record,

@@ -347,6 +347,9 @@ class RemoteStore(Store):
             self._listings[f"{root}/{sub}".rstrip("/")] = (generation, inside)
         return [self.records(f"{root}/{sub}".rstrip("/")) for sub in sorted(folders)]
 
+    def folders_with_runs(self, root: str | os.PathLike) -> list[str]:
+        return [log.folder for log in self.records_under(root)]
+
     def run_records(self, folder: str) -> list[dict]:
         """The lines of the folder's segments: what is kept since they were last merged."""
         return self.records(folder).lines()

@@ -70,7 +70,7 @@ def runs(tasks: Any = None, folder: str | os.PathLike | None = None) -> list[dic
     """The records of :func:`history`'s rows, oldest first."""
     if tasks is None:
         root = folder or settings.dirpath
-        folders = [log.folder for log in store_for(root).records_under(root)]
+        folders = store_for(root).folders_with_runs(root)
         wanted = None
     else:
         chosen = [t for t in tasks_of(tasks, "history") if file_paths(t)]

@@ -101,6 +101,10 @@ class Store(ABC):
         lock): kept when orphans are removed."""
 
     @abstractmethod
+    def folders_with_runs(self, root: str | os.PathLike) -> list[str]:
+        """The folders below ``root`` that recorded runs (their outputs may be gone since)."""
+
+    @abstractmethod
     def run_records(self, folder: str) -> list[dict]:
         """Every line kept of ``folder``'s records, oldest first, superseded ones included as far
         as they are kept (``d6tflow.history``)."""
@@ -191,6 +195,9 @@ class LocalStore(Store):
             os.path.join(folder, side_logs.HISTORY_NAME),
             os.path.join(folder, side_logs.SOURCES_NAME),
         ]
+
+    def folders_with_runs(self, root: str | os.PathLike) -> list[str]:
+        return side_logs.folders_with_runs(root)
 
     def run_records(self, folder: str) -> list[dict]:
         return side_logs.read_lines(os.path.join(folder, side_logs.HISTORY_NAME)) + (
