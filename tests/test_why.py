@@ -219,3 +219,29 @@ def test_accept_refuses_a_task_without_its_outputs(flow, how):
         Path(task.output().path).unlink()
     with pytest.raises(AcceptRefusedError, match=r"Cannot accept Grid\(depth=2.*run the flow"):
         d6tflow.accept(task, confirm=False)
+
+
+def test_why_and_accept_look_through_a_task_that_saves_nothing(flow):
+    flow.write(
+        "gridall",
+        """
+import d6tflow
+import whyflow
+
+class GridAll(d6tflow.tasks.TaskAggregator):
+    def run(self):
+        yield [whyflow.Grid(depth=1), whyflow.Grid(depth=2)]
+""",
+    )
+    d6tflow.run(flow["gridall"].GridAll(), execution_summary=False)
+    flow.edit("whyflow", "self.depth * self.rate", "self.rate * self.depth")
+    everything = flow["gridall"].GridAll()
+    found = d6tflow.why(everything)
+    assert found.state == "PENDING" and found.params == {}
+    assert [dep["task"] for dep in found.upstream] == [
+        "Grid(depth=1, rate=0.1)",
+        "Grid(depth=2, rate=0.1)",
+    ]
+    accepted = d6tflow.accept(everything, confirm=False)
+    assert accepted == [flow["whyflow"].Grid(depth=1), flow["whyflow"].Grid(depth=2)]
+    assert Graph([everything]).states()[everything].complete

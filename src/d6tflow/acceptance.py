@@ -19,6 +19,7 @@ from d6tflow.code_fingerprint import code_digest_of, code_of
 from d6tflow.errors import AcceptRefusedError
 from d6tflow.graph import Graph
 from d6tflow.manifests import begin_check
+from d6tflow.protocol import judged_by_engine
 from d6tflow.provenance import assess, file_paths, keep_code_sources, manifest_of, output_folder
 from d6tflow.sharing import tasks_of
 from d6tflow.status import Status
@@ -63,9 +64,15 @@ def _plan(graph: Graph) -> dict[Any, tuple[dict, list[tuple[Any, Status]]]]:
         if status.complete:
             verdicts[task] = status
             continue
-        if not file_paths(task) or manifest_of(task) is None:
-            raise AcceptRefusedError(_refusal(task, status.reasons))
         deps = [(dep, verdicts[dep]) for dep in graph.deps[task]]
+        if not file_paths(task):  # saves nothing (an aggregator): judged as the state check does
+            verdict = task._assess(deps) if judged_by_engine(task) else status
+            if not verdict.complete:
+                raise AcceptRefusedError(_refusal(task, verdict.reasons))
+            verdicts[task] = verdict
+            continue
+        if manifest_of(task) is None:
+            raise AcceptRefusedError(_refusal(task, status.reasons))
         verdict = assess(task, deps, code=False)
         if not verdict.complete:
             raise AcceptRefusedError(_refusal(task, verdict.reasons))

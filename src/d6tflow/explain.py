@@ -54,7 +54,10 @@ class Why:
             + (": " + "; ".join(self.reasons) if self.reasons else "")
         ]
         if self.accepted:
-            lines.append(f"Its code was accepted on {self.accepted} (d6tflow.accept), not rerun.")
+            when = datetime.datetime.fromisoformat(self.accepted).astimezone()
+            lines.append(
+                f"Its code was accepted on {when:%Y-%m-%d %H:%M:%S} (d6tflow.accept), not rerun."
+            )
         if self.state == "COMPLETE":
             lines.append("Nothing changed that makes it rerun.")
             return "\n".join(lines)

@@ -48,8 +48,9 @@ _NO_RECORD = Status(
 
 
 def file_paths(task: TaskData) -> dict[str, str]:
-    """The paths of the task's file outputs by key; empty for in-memory or custom targets."""
-    return task._file_paths()[0]
+    """The paths of the task's file outputs by key; empty for in-memory or custom targets, and
+    for tasks that save nothing (a plain ``Task``, an aggregator)."""
+    return task._file_paths()[0] if hasattr(task, "_file_paths") else {}
 
 
 def output_folder(task: TaskData) -> str:
