@@ -60,6 +60,9 @@ FLOW = textwrap.dedent(
 )
 
 
+TRAIN_COMPLETE = "TaskTrain(n=5, alpha=0.5) is COMPLETE"
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python -m d6tflow *args`` in a new process, with this worktree's d6tflow."""
     return subprocess.run(
@@ -127,13 +130,21 @@ def test_what_python_flow_py_ran_is_complete_for_the_command_line_until_its_code
     )
     assert script.returncode == 0, script.stderr
     why = _cli("why", "flow.py:TaskTrain", cwd=flow.parent)
-    assert why.stdout.strip() == "TaskTrain(n=5, alpha=0.5): COMPLETE, nothing would run"
+    assert why.stdout.splitlines() == [TRAIN_COMPLETE, "Nothing changed that makes it rerun."]
     flow.write_text(FLOW.replace("FACTOR = 3", "FACTOR = 4"))
     why = _cli("why", "flow.py:TaskTrain", cwd=flow.parent)
     assert why.returncode == 0
     assert why.stdout.splitlines() == [
-        "TaskGetData(n=5): STALE: code of flow.FACTOR changed",
-        "TaskTrain(n=5, alpha=0.5): STALE: upstream TaskGetData stale",
+        "TaskGetData(n=5) is STALE: code of flow.FACTOR changed",
+        "Code of flow.FACTOR changed:",
+        "--- flow.FACTOR (recorded)",
+        "+++ flow.FACTOR (now)",
+        "@@ -1 +1 @@",
+        "-3",
+        "+4",
+        "",
+        "TaskTrain(n=5, alpha=0.5) is STALE: upstream TaskGetData stale",
+        "Upstream TaskGetData(n=5) is STALE: it runs first.",
     ]
 
 
@@ -249,7 +260,8 @@ def test_a_flow_file_that_fails_to_import_shows_its_traceback_and_exits_2(cli, f
 
 
 COMMANDS = [
-    "run", "preview", "show", "why", "ls", "invalidate", "reset", "gc", "verify", "draw", "report"
+    "run", "preview", "show", "why", "accept", "ls", "invalidate", "reset", "gc", "verify",
+    "draw", "report",
 ]  # fmt: skip
 
 
@@ -306,11 +318,11 @@ def test_invalidate_lists_without_yes_and_deletes_with_yes(cli, flow):
         "  TaskTrain(n=5, alpha=0.5)",
     ]
     code, out, _ = cli("why", "flow.py:TaskTrain")
-    assert "COMPLETE, nothing would run" in out
+    assert "is COMPLETE" in out
     code, out, _ = cli("reset", "flow.py:TaskTrain", "--yes")
     assert (code, out) == (0, "Deleted the outputs of 1 task(s)\n")
     code, out, _ = cli("why", "flow.py:TaskTrain")
-    assert out == "TaskTrain(n=5, alpha=0.5): PENDING: parameters new\n"
+    assert out.startswith("TaskTrain(n=5, alpha=0.5) is PENDING: ")
 
 
 def _dead_temp_file(folder: Path, name: str) -> Path:
@@ -398,7 +410,7 @@ def test_push_then_pull_into_another_data_folder(flow, tmp_path):
     assert pulled.returncode == 0, pulled.stderr
     assert pulled.stdout.startswith("pulled 2 task(s), 2 file(s)")
     why = _cli("why", "flow.py:TaskTrain", "--dir", "colleague", cwd=flow.parent)
-    assert why.stdout == "TaskTrain(n=5, alpha=0.5): COMPLETE, nothing would run\n"
+    assert why.stdout.splitlines() == [TRAIN_COMPLETE, "Nothing changed that makes it rerun."]
 
 
 # -- pictures and the report ----------------------------------------------------------------------
@@ -429,3 +441,32 @@ def test_report_writes_a_page_with_a_row_per_task(cli, flow, monkeypatch):
     assert (code, out.strip()) == (0, "r.html")
     page = (flow.parent / "r.html").read_text()
     assert "TaskGetData" in page and "TaskTrain" in page
+
+
+def test_ls_history_lists_every_run_with_why_it_ran(cli, flow):
+    cli("run", "flow.py:TaskGetData")
+    cli("run", "flow.py:TaskGetData", "--force")
+    code, out, _ = cli("ls", "--history")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "task_family", "params", "started", "duration", "reason", "metadata", "size"
+    ]  # fmt: skip
+    assert [line.split()[0] for line in lines[1:]] == ["TaskGetData", "TaskGetData"]
+    assert "parameters new" in lines[1]
+    code, out, _ = cli("ls")
+    assert len(out.splitlines()) == 2  # the catalog: the current output only
+
+
+def test_accept_keeps_outputs_after_a_change_that_does_not_matter(flow):
+    assert _cli("run", "flow.py:TaskTrain", cwd=flow.parent).returncode == 0
+    flow.write_text(FLOW.replace("FACTOR = 3", "FACTOR = 3  # the same, said again"))
+    flow.write_text(flow.read_text().replace("return pd.DataFrame", "frame = pd.DataFrame"))
+    flow.write_text(flow.read_text().replace(" * FACTOR\n", " * FACTOR\n    return frame\n"))
+    assert "STALE" in _cli("why", "flow.py:TaskTrain", cwd=flow.parent).stdout
+    accepted = _cli("accept", "flow.py:TaskTrain", "--yes", cwd=flow.parent)
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.splitlines() == ["accepted 1 task(s)", "  TaskGetData(n=5)"]
+    assert "is COMPLETE" in _cli("why", "flow.py:TaskTrain", cwd=flow.parent).stdout
+    why = _cli("why", "flow.py:TaskGetData", cwd=flow.parent).stdout
+    assert "is COMPLETE" in why and "accepted on" in why

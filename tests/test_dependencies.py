@@ -25,7 +25,11 @@ def ran(task):
 
 def files_in(folder):
     """Files a user would see: outputs, metadata, manifests (not the hidden per-task lock files)."""
-    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file() and p.suffix != ".lock")
+    # Nor the history and code sources a folder keeps after its outputs go (docs/provenance.md).
+    kept = (".lock", ".history.jsonl", ".sources.jsonl")
+    return sorted(
+        p for p in pathlib.Path(folder).rglob("*") if p.is_file() and not p.name.endswith(kept)
+    )
 
 
 class Leaf(d6tflow.tasks.TaskPickle):

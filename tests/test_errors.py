@@ -67,6 +67,7 @@ BUILTIN_BASES: dict[str, tuple[type[BaseException], ...]] = {
     "WorkerDiedError": (RuntimeError,),
     "NotShippableError": (TypeError,),
     "DataFolderNotSharedError": (ValueError,),
+    "AcceptRefusedError": (ValueError,),
 }
 
 
@@ -300,6 +301,7 @@ def test_empty_workflow_multi_params_raise_parameter_error():
 ALLOWED_BUILTIN_RAISES = {
     # json.dumps(default=...) must raise TypeError for a value it cannot serialize.
     ("params.py", "_thaw", "TypeError"),
+    ("provenance.py", "_json_scalar", "TypeError"),
     # Caught two lines below and raised as OutputError.
     ("manifests.py", "_write_whole", "OSError"),
     # Abstract methods: a subclass that forgets one is a programming error.

@@ -47,7 +47,11 @@ def saved(base, obj, **save_kwargs):
 
 def files_in(folder):
     """Files a user would see: outputs, metadata, manifests (not the hidden per-task lock files)."""
-    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file() and p.suffix != ".lock")
+    # Nor the history and code sources a folder keeps after its outputs go (docs/provenance.md).
+    kept = (".lock", ".history.jsonl", ".sources.jsonl")
+    return sorted(
+        p for p in pathlib.Path(folder).rglob("*") if p.is_file() and not p.name.endswith(kept)
+    )
 
 
 # -- built-in flavours ----------------------------------------------------------------------------

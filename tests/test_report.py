@@ -75,6 +75,16 @@ def test_report_history_lists_the_runs_on_record_newest_first(tmp_path):
     assert [(r[1], r[2]) for r in history] == [("RTrain", "{'model': 'ols'}"), ("RGetData", "{}")]
 
 
+def test_report_history_has_every_run_with_why_it_ran_and_its_metadata(tmp_path):
+    d6tflow.run(RTrain(), execution_summary=False)
+    d6tflow.run(RTrain(), forced=RTrain(), confirm=False, execution_summary=False)
+    page = d6tflow.report(RTrain(), tmp_path / "r.html").read_text()
+    runs = [r for r in table_rows(page, "d6tflow-history") if r[1] == "RTrain"]
+    assert len(runs) == 2  # both runs, not only the current output
+    assert all(r[6] == "{'score': 0.91, 'model': 'ols'}" for r in runs)
+    assert runs[1][3] == "parameters new"  # the first run (newest first)
+
+
 def test_report_history_can_come_from_the_caller(tmp_path):
     import pandas as pd
 

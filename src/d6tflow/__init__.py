@@ -80,6 +80,9 @@ _LAZY = {
     "FlowExport": "d6tflow.share",
     "FlowImport": "d6tflow.share",
     "dotdict": "d6tflow.share",
+    "accept": "d6tflow.acceptance",
+    "history": "d6tflow.run_history",
+    "why": "d6tflow.explain",
 }
 
 
@@ -125,6 +128,7 @@ __all__ = [
     "Workflow",
     "WorkflowMulti",
     "YearParameter",
+    "accept",
     "catalog",
     "clone_parent",
     "data",
@@ -136,6 +140,7 @@ __all__ = [
     "enable_gcs",
     "errors",
     "formats",
+    "history",
     "inherits",
     "invalidate_all",
     "invalidate_downstream",
@@ -157,4 +162,5 @@ __all__ = [
     "tasks",
     "utils",
     "verify",
+    "why",
 ]

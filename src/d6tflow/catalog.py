@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def catalog(folder: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Every output under the data folder, one row per task run, from the manifests.
+    """Every output under the data folder, one row per current output (the latest run of each
+    task), from the manifests; ``d6tflow.history()`` lists every run over time.
 
     Columns: task_family, task_id, params, started, duration (s), size (bytes of all outputs),
     outputs (their file names), code (fingerprint of the task's code), folder.

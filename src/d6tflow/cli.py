@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from d6tflow import invalidation, settings
+from d6tflow.acceptance import accept
 from d6tflow.catalog import catalog, verify
 from d6tflow.display import preview
 from d6tflow.draw import draw
@@ -36,9 +37,11 @@ from d6tflow.errors import (
     UnknownNameError,
     UsageError,
 )
+from d6tflow.explain import why
 from d6tflow.graph import Graph
 from d6tflow.params import Parameter
 from d6tflow.report import report
+from d6tflow.run_history import history
 from d6tflow.scheduler import run
 from d6tflow.sharing import pull, push
 from d6tflow.stores import set_dir
@@ -233,29 +236,39 @@ def _preview(args: argparse.Namespace, tasks: list[Task]) -> int:
     return EXIT_OK
 
 
-def why_lines(tasks: list[Task]) -> list[str]:
-    """Why each task of the flow that is not complete would run; one line per task."""
+def why_text(tasks: list[Task]) -> str:
+    """``d6tflow.why`` of each task of the flow that would run, upstream first; for a flow with
+    nothing to run, of the named tasks (COMPLETE)."""
     graph = Graph(tasks)
     states = graph.states()
-    lines = [f"{t!r}: {states[t].describe()}" for t in graph.order if not states[t].complete]
-    return lines or [f"{', '.join(map(repr, tasks))}: COMPLETE, nothing would run"]
+    waiting = [t for t in graph.order if not states[t].complete]
+    return "\n\n".join(str(why(t)) for t in waiting or tasks)
 
 
 def _why(args: argparse.Namespace, tasks: list[Task]) -> int:
-    print("\n".join(why_lines(tasks)))
+    print(why_text(tasks))
+    return EXIT_OK
+
+
+def _accept(args: argparse.Namespace, tasks: list[Task]) -> int:
+    accepted = accept(tasks, confirm=not args.yes)
+    print(f"accepted {len(accepted)} task(s)" + "".join(f"\n  {t!r}" for t in accepted))
     return EXIT_OK
 
 
 def _ls(args: argparse.Namespace, tasks: list[Task]) -> int:
-    table = catalog()
+    table = history() if args.history else catalog()
     if table.empty:
         print(f"No outputs recorded under {settings.dirpath}")
         return EXIT_OK
     table = table.sort_values("started")
     table["started"] = table["started"].dt.strftime("%Y-%m-%d %H:%M:%S")
     table["duration"] = table["duration"].round(3)
-    table["outputs"] = table["outputs"].str.join(", ")
-    columns = ["task_family", "params", "started", "duration", "size", "outputs"]
+    if args.history:
+        columns = ["task_family", "params", "started", "duration", "reason", "metadata", "size"]
+    else:
+        table["outputs"] = table["outputs"].str.join(", ")
+        columns = ["task_family", "params", "started", "duration", "size", "outputs"]
     print(table[columns].to_string(index=False))
     return EXIT_OK
 
@@ -391,8 +404,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     runner.add_argument("--force", action="store_true", help="rerun the named tasks themselves")
     command("preview", _preview, "print the dependency tree with states and why", aliases=("show",))
-    command("why", _why, "why each task of the flow that is not complete would run")
-    command("ls", _ls, "list the outputs recorded in the data folder (the catalog)", tasks=None)
+    command(
+        "why",
+        _why,
+        "why each task of the flow that is not complete would run: reasons, code diffs, "
+        "parameters, upstream outputs and input files that changed",
+    )
+    acceptor = command(
+        "accept",
+        _accept,
+        "record today's code as what made the current outputs (after a change that does not "
+        "matter), without rerunning",
+    )
+    acceptor.add_argument("--yes", action="store_true", help="do not ask first")
+    lister = command(
+        "ls", _ls, "list the outputs recorded in the data folder (the catalog)", tasks=None
+    )
+    lister.add_argument(
+        "--history", action="store_true", help="every recorded run, with why it ran"
+    )
     inv = command(
         "invalidate", _invalidate, "delete the tasks' outputs so they rerun", aliases=("reset",)
     )

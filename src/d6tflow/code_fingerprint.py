@@ -25,6 +25,7 @@ from d6tflow.code_source import (
     is_user_module,
     module_label,
     normalized_source,
+    readable_source,
     references_in,
 )
 from d6tflow.code_values import closure_text, is_constant, scalar_types, type_label, value_text
@@ -35,6 +36,9 @@ from d6tflow.protocol import is_task_class
 _MISSING = object()
 
 _class_cache: dict[type, dict[str, str]] = {}
+# What each member's hash was taken of (a function, or the text hashed), by class: the readable
+# source of a member is worked out from it only when a folder first records that code.
+_material_cache: dict[type, dict[str, Any]] = {}
 _fingerprinter: CodeFingerprint | None = None
 
 
@@ -46,7 +50,26 @@ def code_of(cls: type) -> dict[str, str]:
         if _fingerprinter is None:
             _fingerprinter = CodeFingerprint()
         found = _class_cache[cls] = _fingerprinter.of_task_class(cls)
+        _material_cache[cls] = _fingerprinter.material
     return found
+
+
+def code_sources(cls: type) -> dict[str, tuple[str, str]]:
+    """``{member name: (hash, readable source)}`` of a task class's code fingerprint: the
+    normalized source of each function (no comments or docstrings), the text a value or a
+    parameter declaration counts as. Worked out again from the code when this process has only a
+    fingerprint given from outside (``pin_code``)."""
+    material = _material_cache.get(cls)
+    members = _class_cache.get(cls)
+    if material is None or members is None:
+        fingerprinter = CodeFingerprint()
+        members = fingerprinter.of_task_class(cls)
+        material = fingerprinter.material
+    return {
+        name: (digest, material_text(material[name]))
+        for name, digest in members.items()
+        if name in material
+    }
 
 
 def code_digest(members: dict[str, str]) -> str:
@@ -78,6 +101,7 @@ def forget_code() -> None:
     """Called before each state check: code may have been edited and re-imported since."""
     _class_cache.clear()
     _class_cache.update(_pinned)
+    _material_cache.clear()
     _digest_cache.clear()
 
 
@@ -99,10 +123,14 @@ class CodeFingerprint:
         self._first_seen: weakref.WeakKeyDictionary[type, dict[str, tuple[Any, str]]] = (
             weakref.WeakKeyDictionary()
         )
+        #: Of the last class fingerprinted: what each member's hash was taken of.
+        self.material: dict[str, Any] = {}
 
     def of_task_class(self, cls: type) -> dict[str, str]:
+        self.material = {}
         version = getattr(cls, "code_version", None)
         if version is not None:
+            self.material[f"{cls.__name__}.code_version"] = str(version)
             return {f"{cls.__name__}.code_version": str(version)}
         found: dict[str, str] = {}
         pending: list[Any] = []
@@ -114,20 +142,31 @@ class CodeFingerprint:
                 if name in ENGINE_ATTRIBUTES or name in seen_members:
                     continue
                 seen_members.add(name)
-                found[f"{cls.__name__}.{name}"] = self._member(klass, name, value, pending, found)
+                label = f"{cls.__name__}.{name}"
+                found[label] = self._member(klass, name, value, pending, found, label)
         self._follow(pending, found)
         return found
 
     def _member(
-        self, owner: type, name: str, value: Any, pending: list[Any], found: dict[str, str]
+        self,
+        owner: type,
+        name: str,
+        value: Any,
+        pending: list[Any],
+        found: dict[str, str],
+        label: str,
     ) -> str:
         if isinstance(value, Parameter):
             default = value_text(value.default)
-            return text_hash(f"{type(value).__name__}|{default}|{value.significant}")
+            text = f"{type(value).__name__}|{default}|{value.significant}"
+            self.material[label] = text
+            return text_hash(text)
         func = function_of(value)
         if func is None:
             pending.append(value)  # a class, or an object of a class, of yours is code
-            return text_hash(self._attribute_text(owner, name, value))
+            text = self.material[label] = self._attribute_text(owner, name, value)
+            return text_hash(text)
+        self.material[label] = func
         text, references = self._source(func)
         if is_user_module(func.__module__ or ""):
             self._scan(func, references, pending, found)
@@ -203,7 +242,9 @@ class CodeFingerprint:
             return
         origin = self._origin(module_name, name, 0)
         if origin is not None:
-            found[f"{module_label(origin[0])}.{origin[1]}"] = text_hash(value_text(value, False))
+            label = f"{module_label(origin[0])}.{origin[1]}"
+            text = self.material[label] = value_text(value, False)
+            found[label] = text_hash(text)
 
     def _origin(self, module_name: str, name: str, hops: int) -> tuple[str, str] | None:
         """Where a module-level name is written as data: (module, name), following
@@ -264,11 +305,23 @@ class CodeFingerprint:
                 label = type_label(obj)
                 for name, value in vars(obj).items():
                     if name not in ENGINE_ATTRIBUTES:
-                        found[f"{label}.{name}"] = self._member(obj, name, value, pending, found)
+                        found[f"{label}.{name}"] = self._member(
+                            obj, name, value, pending, found, f"{label}.{name}"
+                        )
                 continue
             if func is None or not is_user_module(func.__module__ or ""):
                 continue
             text, references = self._source(func)
             label = f"{module_label(func.__module__)}.{func.__qualname__}"
+            self.material[label] = func
             found[label] = text_hash(text + "|" + closure_text(func))
             self._scan(func, references, pending, found)
+
+
+def material_text(material: Any) -> str:
+    """The readable form of what a member's hash was taken of."""
+    if isinstance(material, types.FunctionType):
+        text = readable_source(material)
+        closed = closure_text(material)
+        return text + (f"\n# closure: {closed}" if closed else "")
+    return str(material)

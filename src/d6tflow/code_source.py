@@ -119,6 +119,15 @@ def normalized_source(func: types.FunctionType) -> tuple[str, ast.AST | None]:
     return ast.dump(tree, annotate_fields=False, include_attributes=False), tree
 
 
+def readable_source(func: types.FunctionType) -> str:
+    """The function's code as the fingerprint sees it, written out as Python: no comments, no
+    docstrings, one formatting (what ``d6tflow.why`` diffs)."""
+    tree = normalized_source(func)[1]
+    if tree is None:
+        return f"# {func.__qualname__}: no source (fingerprinted by its bytecode)"
+    return ast.unparse(tree)
+
+
 def _bytecode_text(code: types.CodeType) -> str:
     consts = [
         _bytecode_text(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts

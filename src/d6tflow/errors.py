@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 __all__ = [
+    "AcceptRefusedError",
     "ConfigurationError",
     "CycleError",
     "D6tflowError",
@@ -142,6 +143,11 @@ class CycleError(D6tflowError, RuntimeError):
         super().__init__(
             f"Dependency cycle: {chain}. A task cannot require itself, even indirectly."
         )
+
+
+class AcceptRefusedError(D6tflowError, ValueError):
+    """``d6tflow.accept`` was asked to vouch for outputs that differ from their record in more
+    than code (an upstream output, an input file, a missing output): it accepts code only."""
 
 
 class TaskNotCompleteError(D6tflowError, RuntimeError):

@@ -33,6 +33,11 @@ from d6tflow.errors import OutputError
 from d6tflow.utils import gc_paused
 
 LOG_NAME = ".manifests.jsonl"
+#: Beside the log: the records it dropped (runs superseded by later ones, runs whose outputs
+#: were deleted), for history, and the normalized source of fingerprinted code, for ``why``'s
+#: diffs (side_logs.py). Both stay when the folder's last output is deleted.
+HISTORY_NAME = ".history.jsonl"
+SOURCES_NAME = ".sources.jsonl"
 #: Rewrite a log once it holds more than this many superseded lines and more than current ones.
 COMPACT_AFTER = 1000
 
@@ -188,6 +193,7 @@ class ManifestLog:
         else:
             self.refresh()
         if not self.records:  # the last task's outputs went: leave no log behind
+            self._keep_history()
             os.unlink(self.path)
             self._reset(None)
         elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
@@ -218,9 +224,25 @@ class ManifestLog:
         if self.get(task_id, fresh=True) is not None:
             self.append({"task_id": task_id, "removed": True})
 
+    def _keep_history(self) -> None:
+        """Append the records of runs the log holds but no longer counts to the folder's history
+        file, before a rewrite or removal of the log drops them (under the append lock; a crash
+        in between leaves them in both, never in neither)."""
+        with open(self.path, "rb") as f:
+            lines = parse_records(f.read())
+        dropped = [
+            r
+            for r in lines
+            if isinstance(r.get("task_id"), str)
+            and not r.get("removed")
+            and self.records.get(r["task_id"]) != r
+        ]
+        append_lines(os.path.join(self.folder, HISTORY_NAME), dropped)
+
     def _compact(self) -> None:
         """Rewrite the log with current records only (called under the append lock, right after
         this object caught up with the file)."""
+        self._keep_history()
         used = {c for r in self.records.values() if isinstance(c := r.get("code"), str)}
         code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
         # Damaged records are kept as they are: dropping one would leave outputs with no record,
@@ -324,6 +346,25 @@ def parse_records(blob: bytes) -> list[dict]:
                 except ValueError:
                     continue
     return [r for r in records if isinstance(r, dict)]
+
+
+def append_lines(path: str, records: list[dict]) -> None:
+    """Append ``records`` to the file at ``path``, one JSON line each, for files only history
+    and ``why`` read (the caller holds the folder's append lock). A line torn by a crash stays
+    torn (readers skip it); the next lines start on a line of their own."""
+    if not records:
+        return
+    data = "".join(_ENCODER.encode(r) + "\n" for r in records).encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _write_bytes(path: str, data: bytes) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from d6tflow import settings, transfer
-from d6tflow.code_fingerprint import code_digest_of, code_of
+from d6tflow.code_fingerprint import code_digest_of, code_of, code_sources
 from d6tflow.errors import OutputError, OutputsNotSavedError
 from d6tflow.fingerprint import file_hash, file_record, file_stat
 from d6tflow.manifests import ManifestLog, begin_check, is_file_record, well_formed
@@ -48,8 +48,9 @@ _NO_RECORD = Status(
 
 
 def file_paths(task: TaskData) -> dict[str, str]:
-    """The paths of the task's file outputs by key; empty for in-memory or custom targets."""
-    return task._file_paths()[0]
+    """The paths of the task's file outputs by key; empty for in-memory or custom targets, and
+    for tasks that save nothing (a plain ``Task``, an aggregator)."""
+    return task._file_paths()[0] if hasattr(task, "_file_paths") else {}
 
 
 def output_folder(task: TaskData) -> str:
@@ -124,12 +125,13 @@ def declared_inputs(task: Any) -> list[str]:
 # -- the verdict -----------------------------------------------------------------------------------
 
 
-def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
+def assess(task: TaskData, deps: list[tuple[Any, Status]], code: bool = True) -> Status:
     """COMPLETE, PENDING or STALE for a data task, given its dependencies' statuses.
 
     A state check calls this for every task of the flow: the common path (outputs there and as
     recorded) is written out here; what is rarer (missing or edited outputs, changed code or
-    input files, upstream changes) is worked out by the helpers below.
+    input files, upstream changes) is worked out by the helpers below. ``code=False``: the
+    verdict as if the code had not changed (``d6tflow.accept`` asks whether only code did).
     """
     paths, folder, log = _records_of(task)
     if not paths:
@@ -175,7 +177,7 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]]) -> Status:
     else:
         if moved:
             log.refresh_times(manifest, dict(moved))
-        reasons = _made_differently(task, log, manifest)
+        reasons = _made_differently(task, log, manifest, code)
     upstream_words: list[str] = []
     if deps and task._cascades():
         upstream = manifest.get("upstream", {}) if manifest is not None else None
@@ -214,11 +216,11 @@ def _missing_status(task: Any, missing: list[str], outputs: int, unrecorded: boo
     return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
 
 
-def _made_differently(task: Any, log: ManifestLog, manifest: dict) -> list[str]:
+def _made_differently(task: Any, log: ManifestLog, manifest: dict, code: bool) -> list[str]:
     """What the task's outputs were made from that is no longer so: its code (unless it is an
     external task, whose code is a stand-in such as a FlowExport stub) and its input files."""
     reasons: list[str] = []
-    if settings.track_code and not task.external:
+    if code and settings.track_code and not task.external:
         recorded = manifest.get("code")
         if recorded != code_digest_of(type(task)):
             reasons.extend(_code_changes(task, log.code_members(recorded)))
@@ -297,21 +299,30 @@ def _input_changes(task: Any, recorded: dict[str, dict]) -> list[str]:
 
 
 def is_current(task: TaskData) -> bool:
-    """Is the task complete now, its dependencies being complete (asked under its lock)?
+    """Is the task complete now, its dependencies being complete (asked under its lock)?"""
+    return state_now(task).complete
+
+
+#: What a task without a record is about to run for (as a state check says of it).
+_NEW = Status(State.PENDING, ("parameters new",))
+
+
+def state_now(task: TaskData) -> Status:
+    """The task's state now, its dependencies being complete (asked under its lock).
 
     The scheduler decided to run it, so it was pending or stale; it is complete now only if
     another run committed it meanwhile, which always leaves a manifest. Every log is looked at
     again: its upstream tasks may have been committed by other processes (workers of this run)
-    since this process last read their folders.
+    since this process last read their folders. Else its reasons are why it runs.
     """
     begin_check()
     log = _records_of(task)[2]
     # fresh: a remote folder then lists its records alone, not every output (the common case,
     # no record yet, needs nothing more).
     if log is None or log.get(task.task_id, fresh=True) is None:
-        return False
+        return _NEW
     deps = [(dep, COMPLETE) for dep in task._graph_deps()]
-    return assess(task, deps).complete
+    return assess(task, deps)
 
 
 def still_current(task: Any) -> bool:
@@ -344,7 +355,8 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> str:
     where.prepare(folder)
     cache = active_cache() if where is LOCAL else None
     with where.task_lock(folder, task.task_id):
-        if is_current(task):
+        now = state_now(task)
+        if now.complete:
             logger.info("%r was completed by another run", task)
             return MEANWHILE
         started = time.time()
@@ -363,12 +375,17 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> str:
             item = _shared_item(task, paths, folder, cache[0].url)
             if _pull_made_the_same(task, item, cache[0], upstream, code):
                 return PULLED
+        meta_before = getattr(task, "metadata", None)
         with where.staging(list(paths.values())) as staged:
             body()
             missing = [k for k, p in paths.items() if staged[p] is None and where.stat(p) is None]
             if missing:
                 raise OutputsNotSavedError(task, missing)
-            _commit(task, where, paths, log, staged, started, upstream, code)
+            notes = {"reason": "; ".join(now.reasons)}
+            meta = getattr(task, "metadata", None)
+            if meta is not None and meta is not meta_before:  # metaSave in this run
+                notes["meta"] = small_json(meta)
+            _commit(task, where, paths, log, staged, started, upstream, code, notes)
     if cache is not None and cache[1]:
         _push_made(task, item, cache[0])
     return RAN
@@ -426,6 +443,7 @@ def _commit(
     started: float,
     upstream: dict[str, dict[str, str]],
     code: tuple[str, dict[str, str]] | None,
+    notes: dict[str, Any],
 ) -> None:
     outputs = {}
     for key, path in paths.items():
@@ -453,13 +471,46 @@ def _commit(
         "started": _iso(started),  # the end is started + duration
         "duration": round(ended - started, 6),
         "d6tflow": __version__,
+        **notes,
     }
     # Empty sections are left out: a state check parses every line of a folder's log.
-    for section in ("upstream", "inputs"):
-        if not manifest[section]:
-            del manifest[section]
+    for section in ("upstream", "inputs", "meta"):
+        if manifest.get(section) is None or manifest[section] == {}:
+            manifest.pop(section, None)
     members = None if code is None else code[1]
+    if code is not None:
+        keep_code_sources(task, where, log, code)
     where.commit(log, manifest, members, list(paths.values()), settings.durable)
+
+
+def keep_code_sources(task: Any, where: Store, log: Any, code: tuple[str, dict[str, str]]) -> None:
+    """Keep the readable source of each member of ``code`` beside ``log`` the first time the
+    folder records that digest (for ``d6tflow.why``'s diffs; it costs nothing after)."""
+    if log.code_members(code[0]) is not None:
+        return
+    sources = code_sources(type(task))
+    try:
+        where.keep_sources(
+            log.folder, {h: text for name, (h, text) in sources.items() if code[1].get(name) == h}
+        )
+    except OSError as e:  # a diff the user may never ask for: the commit goes on
+        logger.warning("could not keep the code sources of %r: %s", task, e)
+
+
+#: Metadata longer than this (as JSON) is not copied into the record.
+MAX_META = 4096
+
+
+def small_json(value: Any) -> Any:
+    """``value`` as plain JSON data, if it is JSON data (numbers, including NumPy's, strings,
+    lists and dicts of them) and small; else None (not recorded)."""
+    import json
+
+    try:
+        text = json.dumps(value, default=_json_scalar, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return json.loads(text) if len(text) <= MAX_META else None
 
 
 def _input_record(path: str) -> tuple[int, int, str] | None:
@@ -484,3 +535,11 @@ def remove_records(task: Any) -> None:
     log = _records_of(task)[2]
     if log is not None:
         log.remove(task.task_id)
+
+
+def _json_scalar(obj: Any) -> Any:
+    """``json.dumps``'s fallback: a NumPy number as a Python one; anything else cannot be."""
+    item = getattr(obj, "item", None)
+    if callable(item) and getattr(obj, "shape", None) == ():
+        return item()
+    raise TypeError(type(obj).__name__)

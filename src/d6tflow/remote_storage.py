@@ -347,6 +347,13 @@ class RemoteStore(Store):
             self._listings[f"{root}/{sub}".rstrip("/")] = (generation, inside)
         return [self.records(f"{root}/{sub}".rstrip("/")) for sub in sorted(folders)]
 
+    def folders_with_runs(self, root: str | os.PathLike) -> list[str]:
+        return [log.folder for log in self.records_under(root)]
+
+    def run_records(self, folder: str) -> list[dict]:
+        """The lines of the folder's segments: what is kept since they were last merged."""
+        return self.records(folder).lines()
+
     def bookkeeping_files(self, folder: str, task_id: str) -> list[str]:
         folder = folder.rstrip("/")
         return [f"{folder}/{rel}" for rel in self.listing(folder) if rel.startswith(SEGMENTS)]
@@ -458,6 +465,12 @@ class RemoteLog:
                 if isinstance(entry, dict) and entry.get("file") == name:
                     return entry.get("hash")
         return None
+
+    def lines(self) -> list[dict]:
+        """Every line of the segments read, in the order they were written."""
+        with self._guard:
+            self.refresh()
+            return [line for name in self._applied for line in self._parsed[name]]
 
     def segment_names(self, fresh: bool = False) -> list[str]:
         if fresh:

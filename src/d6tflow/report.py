@@ -13,13 +13,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from d6tflow.catalog import catalog
 from d6tflow.display import STATE_COLOURS, params_text, roots_of
 from d6tflow.draw import draw
 from d6tflow.errors import D6tflowError, MissingDependencyError
 from d6tflow.graph import Graph
 from d6tflow.notebook import state_badge, table_html
 from d6tflow.provenance import manifest_of
+from d6tflow.run_history import history
 from d6tflow.status import Status, counts_as_done
 from d6tflow.task import Task
 from d6tflow.task_data import TaskData, load_meta
@@ -144,18 +144,19 @@ def _size(size: int) -> str:
 
 
 def _history(tasks: list[Task]) -> pd.DataFrame:
-    """The runs on record for ``tasks``, newest first. For now the outputs there are (one run per
-    task, from the catalog)."""
-    frame = catalog()
-    frame = frame[frame["task_id"].isin({task.task_id for task in tasks})]
-    frame = frame.sort_values("started", ascending=False)
+    """Every run on record for ``tasks`` (``d6tflow.history``), newest first."""
+    import pandas as pd
+
+    frame = history(tasks).iloc[::-1]
     if frame.empty:
         return frame
     return frame.assign(
         started=frame["started"].dt.strftime("%Y-%m-%d %H:%M:%S UTC"),
         duration=frame["duration"].map("{:.3f} s".format),
         size=frame["size"].map(_size),
-    )[["started", "task_family", "params", "duration", "size"]]
+        accepted=frame["accepted"].map(lambda t: "" if t is None or pd.isna(t) else "accepted"),
+        metadata=frame["metadata"].map(lambda m: "" if m is None else str(m)),
+    )[["started", "task_family", "params", "reason", "duration", "size", "metadata", "accepted"]]
 
 
 def _utc_text(started: str) -> str:

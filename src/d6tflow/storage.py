@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from d6tflow import locks, store
+from d6tflow import locks, side_logs, store
 from d6tflow.fingerprint import file_hash, file_record, file_stat
 from d6tflow.manifests import LOG_NAME, ManifestLog, log_of, logs_under
 
@@ -101,6 +101,23 @@ class Store(ABC):
         """The files besides outputs that a task's records need in ``folder`` (its log, its
         lock): kept when orphans are removed."""
 
+    @abstractmethod
+    def folders_with_runs(self, root: str | os.PathLike) -> list[str]:
+        """The folders below ``root`` that recorded runs (their outputs may be gone since)."""
+
+    @abstractmethod
+    def run_records(self, folder: str) -> list[dict]:
+        """Every line kept of ``folder``'s records, oldest first, superseded ones included as far
+        as they are kept (``d6tflow.history``)."""
+
+    def keep_sources(self, folder: str, sources: dict[str, str]) -> None:
+        """Keep ``{member hash: normalized source}`` beside ``folder``'s records (for
+        ``d6tflow.why``'s diffs); a store that cannot keep them does nothing."""
+
+    def sources(self, folder: str) -> dict[str, str]:
+        """``{member hash: normalized source}`` kept beside ``folder``'s records."""
+        return {}
+
     # -- committing --------------------------------------------------------------------------------
 
     @abstractmethod
@@ -173,7 +190,26 @@ class LocalStore(Store):
         return logs_under(root)
 
     def bookkeeping_files(self, folder: str, task_id: str) -> list[str]:
-        return [os.path.join(folder, LOG_NAME), locks.task_lock_path(folder, task_id)]
+        return [
+            os.path.join(folder, LOG_NAME),
+            locks.task_lock_path(folder, task_id),
+            os.path.join(folder, side_logs.HISTORY_NAME),
+            os.path.join(folder, side_logs.SOURCES_NAME),
+        ]
+
+    def folders_with_runs(self, root: str | os.PathLike) -> list[str]:
+        return side_logs.folders_with_runs(root)
+
+    def run_records(self, folder: str) -> list[dict]:
+        return side_logs.read_lines(os.path.join(folder, side_logs.HISTORY_NAME)) + (
+            side_logs.read_lines(os.path.join(folder, LOG_NAME))
+        )
+
+    def keep_sources(self, folder: str, sources: dict[str, str]) -> None:
+        side_logs.keep_sources(folder, sources)
+
+    def sources(self, folder: str) -> dict[str, str]:
+        return side_logs.read_sources(folder)
 
     def prepare(self, folder: str) -> None:
         store.ensure_dir(folder)
