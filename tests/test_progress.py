@@ -83,7 +83,7 @@ def run_script(tmp_path: Path, body: str, terminal: bool = False) -> tuple[str, 
 
 
 def test_in_a_terminal_a_run_shows_a_live_display_of_tasks_done_and_durations(tmp_path):
-    out, err, code = run_script(tmp_path, "d6tflow.run(Root(), execution_summary=False)", True)
+    _out, err, code = run_script(tmp_path, "d6tflow.run(Root(), execution_summary=False)", True)
     assert code == 0, err
     assert "4/4 tasks" in err  # the last state stays on screen
     assert "elapsed" in err
@@ -95,7 +95,7 @@ def test_a_noop_rerun_and_progress_false_show_no_display(tmp_path):
     d6tflow.run(Root(), execution_summary=False, progress=False)
     d6tflow.run(Root(), execution_summary=False)  # nothing to run
     """
-    out, err, code = run_script(tmp_path, body, True)
+    _out, err, code = run_script(tmp_path, body, True)
     assert code == 0, err
     assert "tasks" not in err, err
 
@@ -105,12 +105,12 @@ def test_the_setting_turns_the_display_off(tmp_path):
     d6tflow.settings.progress = False
     d6tflow.run(Root(), execution_summary=False)
     """
-    out, err, code = run_script(tmp_path, body, True)
+    _out, err, code = run_script(tmp_path, body, True)
     assert code == 0 and "tasks" not in err, err
 
 
 def test_worker_processes_show_progress_in_the_parents_display(tmp_path):
-    out, err, code = run_script(
+    _out, err, code = run_script(
         tmp_path, "d6tflow.run(Root(), workers=2, execution_summary=False)", True
     )
     assert code == 0, err
@@ -140,7 +140,7 @@ def test_not_in_a_terminal_log_level_info_shows_a_line_per_task_without_logging_
     d6tflow.settings.log_level = "INFO"  # no logging.basicConfig(): d6tflow's lines still show
     d6tflow.run(Root(), execution_summary=False)
     """
-    out, err, code = run_script(tmp_path, body)
+    _out, err, code = run_script(tmp_path, body)
     assert code == 0, err
     lines = err.splitlines()
     assert any(line.startswith("[1/4] Leaf(i=0) done in ") for line in lines), err
@@ -149,7 +149,7 @@ def test_not_in_a_terminal_log_level_info_shows_a_line_per_task_without_logging_
 
 
 def test_not_in_a_terminal_the_default_is_quiet(tmp_path):
-    out, err, code = run_script(tmp_path, "d6tflow.run(Root(), execution_summary=False)")
+    _out, err, code = run_script(tmp_path, "d6tflow.run(Root(), execution_summary=False)")
     assert code == 0 and err == "", err
 
 
@@ -219,7 +219,7 @@ def test_a_failed_tasks_traceback_is_printed_once_without_d6tflows_frames(tmp_pa
 
     d6tflow.run(Breaks(), execution_summary=False)
     """
-    out, err, code = run_script(tmp_path, body)
+    _out, err, code = run_script(tmp_path, body)
     assert code == 1
     assert err.count('raise ValueError("the database did not answer")') == 1, err
     assert "executors" not in err and "provenance.py" not in err, err
@@ -235,7 +235,7 @@ def test_with_abort_false_the_traceback_is_logged_once(tmp_path):
     result = d6tflow.run(Breaks(), execution_summary=False, abort=False)
     assert not result
     """
-    out, err, code = run_script(tmp_path, body)
+    _out, err, code = run_script(tmp_path, body)
     assert code == 0, err
     assert err.count('raise ValueError("the database did not answer")') == 1, err
     assert "executors" not in err, err
@@ -255,7 +255,7 @@ def test_a_failure_in_a_yielded_task_is_reported_once(tmp_path):
 
     d6tflow.run(Gather(), execution_summary=False)
     """
-    out, err, code = run_script(tmp_path, body)
+    _out, err, code = run_script(tmp_path, body)
     assert code == 1
     assert err.count('raise ValueError("the database did not answer")') == 1, err
 

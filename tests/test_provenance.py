@@ -501,7 +501,7 @@ def test_an_output_added_to_persist_whose_file_no_run_recorded_is_not_complete(
     assert Pair().outputLoad() == ["a of ['a', 'b']", "b of ['a', 'b']"]
 
 
-# -- the words of a verdict --------------------------------------------------------------------------
+# -- the words of a verdict ------------------------------------------------------------------
 
 
 class Kept(d6tflow.tasks.TaskPickle):

@@ -112,6 +112,8 @@ class ManifestLog:
     def was_removed(self, task_id: str) -> bool:
         """Were the task's outputs deleted (its latest line a tombstone)? For the words of a
         state check only: a task without a record is pending either way."""
+        if self._checked != _generation:
+            self.refresh()
         return task_id in self.removed
 
     def origin_of(self, name: str) -> str | None:

@@ -249,7 +249,7 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-# -- one display per run, nested runs joining it ------------------------------------------------------
+# -- one display per run, nested runs joining it ----------------------------------------------
 
 _runs = threading.local()  # per thread: two flows run from two threads show apart
 

@@ -452,6 +452,8 @@ class RemoteLog:
 
     def was_removed(self, task_id: str) -> bool:
         """Were the task's outputs deleted (its latest record a tombstone)?"""
+        if self._checked != manifests.generation():
+            self.refresh()
         return task_id in self.removed
 
     def hash_of(self, name: str) -> str | None:
