@@ -146,7 +146,7 @@ class _Ticking(Progress):
         self.draw()
 
     def draw(self) -> None:
-        raise NotImplementedError
+        """Show the current state; each form its own way."""
 
 
 class RichProgress(_Ticking):
