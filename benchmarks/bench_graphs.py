@@ -90,17 +90,26 @@ def log_failure(name: str, child: ChildResult) -> Path:
     return path
 
 
-def framework_rep(python: Path, kind: str, n: int, timeout: float, who: str) -> list[ChildResult]:
+def framework_rep(
+    python: Path,
+    kind: str,
+    n: int,
+    timeout: float,
+    who: str,
+    env: dict[str, str] | None = None,
+    terminal: bool = False,
+) -> list[ChildResult]:
     """One repetition: first run and same-process rerun in a fresh process, then NEW_PROCESS_RERUNS
     reruns, each in another fresh process over the same folder."""
     data = scratch_dir(f"{who}-{kind}-{n}-")
     try:
-        children = [run_child(python, [str(WORKLOAD), kind, str(n), str(data)], data, timeout)]
+        args = [str(WORKLOAD), kind, str(n), str(data)]
+        children = [run_child(python, args, data, timeout, env, terminal)]
         args = [str(WORKLOAD), f"{kind}-rerun", str(n), str(data)]
         for _ in range(NEW_PROCESS_RERUNS):
             if children[-1].error is not None or children[-1].timed_out:
                 break
-            children.append(run_child(python, args, data, timeout))
+            children.append(run_child(python, args, data, timeout, env, terminal))
         return children
     finally:
         shutil.rmtree(data, ignore_errors=True)
@@ -348,3 +357,76 @@ def describe(
                 f"({fmt_us(small, SIZES[0])} → {fmt_us(large, TARGET_N)} µs): the storage's own"
             )
     return lines
+
+
+# -- progress on and off --------------------------------------------------------------------
+
+#: The live display may cost at most this much of a run (issue #17).
+MAX_PROGRESS_RATIO = 1.05
+
+
+def progress_repetitions() -> int:
+    return 2 if QUICK else 5
+
+
+def run_progress_section() -> Section:
+    """The 10,000-task flows with stderr on a pseudo-terminal, so the live progress display (rich)
+    is drawn as a user at a terminal sees it, against the same runs with ``progress`` off."""
+    n = SIZES[-1]
+    notes: list[str] = []
+    section = Section(
+        title="1b. Live progress display on and off (seconds; median of fresh processes)",
+        figure_column="on/off",
+        headers=[
+            "workload",
+            "N",
+            "measure",
+            "progress on s",
+            "progress off s",
+            "on/off",
+            "target",
+            "result",
+        ],
+    )
+    for kind in KINDS:
+        on, off = Measured(), Measured()
+        for rep in range(progress_repetitions()):
+            # Interleaved, so that a noisy stretch of the machine hits both alike.
+            for measured, flag in ((on, "1"), (off, "0")):
+                children = framework_rep(
+                    OURS_PYTHON,
+                    kind,
+                    n,
+                    OURS_TIMEOUT_S,
+                    f"progress{flag}",
+                    {"BENCH_PROGRESS": flag},
+                    terminal=True,
+                )
+                name = f"ours-{kind}-{n}-progress-{'on' if flag == '1' else 'off'}"
+                record_framework(measured, children, OURS_TIMEOUT_S, name, notes)
+            progress(
+                f"progress {kind} N={n:,} rep {rep + 1}: on {last_figures(on)}; off "
+                f"{last_figures(off)}"
+            )
+        for phase in ("first", "rerun_same_process", "rerun_new_process"):
+            a, b = on.median(phase), off.median(phase)
+            ok = None if a is None or b is None else a <= MAX_PROGRESS_RATIO * b
+            section.add(
+                {
+                    "workload": kind,
+                    "N": n,
+                    "measure": PHASE_LABELS[phase],
+                    "progress on s": on.cell(phase),
+                    "progress off s": off.cell(phase),
+                    "on/off": fmt_ratio(a, b),
+                    "target": f"<= {MAX_PROGRESS_RATIO:g}x",
+                    "result": verdict(ok),
+                }
+            )
+    section.notes.append(
+        "The workloads of section 1, each child's stderr on a pseudo-terminal: with progress on "
+        "(the default) the first run draws rich's live display; a no-op rerun runs nothing and "
+        "starts none. Off: BENCH_PROGRESS=0 sets d6tflow.settings.progress = False."
+    )
+    section.notes.extend(notes)
+    return section

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,7 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,24 +98,34 @@ def settle() -> None:
         os.sync()
 
 
-def run_child(python: Path, args: Sequence[str], cwd: Path, timeout: float) -> ChildResult:
+def run_child(
+    python: Path,
+    args: Sequence[str],
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    terminal: bool = False,
+) -> ChildResult:
     """Run `python args...` in its own process group; on timeout kill that group (luigi may fork)
-    and keep the records printed so far."""
+    and keep the records printed so far. ``terminal``: its stderr is a pseudo-terminal (what a
+    user at a terminal has: d6tflow shows its live progress there), read and dropped."""
     settle()
-    proc = subprocess.Popen(
-        [str(python), *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+    with _stderr_for(terminal) as stderr:
+        proc = subprocess.Popen(
+            [str(python), *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
+        )
+        timed_out = False
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
     result = ChildResult(timed_out=timed_out, stderr=_text(err))
     for line in _text(out).splitlines():
         if line.startswith(RESULT_PREFIX):
@@ -130,6 +141,35 @@ def run_child(python: Path, args: Sequence[str], cwd: Path, timeout: float) -> C
     elif proc.returncode not in (0, None) and not timed_out:
         result.error = root_cause(result.stderr) or f"exit code {proc.returncode}"
     return result
+
+
+@contextlib.contextmanager
+def _stderr_for(terminal: bool) -> Iterator[int]:
+    """A pipe (``subprocess.PIPE``), or the far end of a pseudo-terminal drained by a thread."""
+    if not terminal:
+        yield subprocess.PIPE
+        return
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+
+    def drain() -> None:
+        while True:
+            try:
+                if not os.read(master, 65536):
+                    return
+            except OSError:  # the child's end closed
+                return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        yield slave
+    finally:
+        os.close(slave)
+        reader.join(5)
+        os.close(master)
 
 
 def median(values: Sequence[float]) -> float | None:

@@ -1,6 +1,6 @@
 """`make bench`: ours, a plain-Python floor and the original d6tflow side by side, in one run.
 
-    python benchmarks/run.py [graphs|parquet|import|parallel|provenance|oracle|remote|formats ...]
+    python benchmarks/run.py [graphs|progress|parquet|import|parallel|provenance|oracle|remote|formats ...]
 
 No argument runs every section. Environment:
     BENCH_QUICK=1           only N=1,000 and fewer repetitions (for development)
@@ -39,6 +39,7 @@ from report import Section, target_summary
 
 SECTIONS: dict[str, Callable[[], list[Section]]] = {
     "graphs": lambda: [bench_graphs.run_section()],
+    "progress": lambda: [bench_graphs.run_progress_section()],
     "parquet": bench_parquet.run_section,
     "import": lambda: [bench_import.run_section()],
     "parallel": bench_parallel.run_section,

@@ -122,6 +122,8 @@ def run_framework(kind: str, n: int, data_dir: Path, rerun_only: bool) -> None:
 
     emit(phase="info", **library_info())
     d6tflow.set_dir(str(data_dir))
+    if os.environ.get("BENCH_PROGRESS") == "0":  # the progress on/off rows (bench_graphs)
+        d6tflow.settings.progress = False
     leaf, aggregator, chain = define_tasks()
     phases = ["rerun_new_process"] if rerun_only else ["first", "rerun_same_process"]
     for phase in phases:

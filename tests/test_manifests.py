@@ -33,13 +33,27 @@ def test_latest_line_of_a_task_counts_and_a_tombstone_removes_it(folder):
     assert reader.get("B", fresh=True) is None and reader.get("A") is not None
 
 
-def test_removing_the_last_record_removes_the_log(folder, tmp_path):
+def test_a_removal_is_remembered_by_other_readers_until_the_task_commits_again(folder):
     log = ManifestLog(folder)
     log.append(record("A"))
-    log.remove("A")
-    assert not (tmp_path / "Task" / LOG_NAME).exists()
-    log.append(record("B"))
-    assert ManifestLog(folder).get("B") is not None
+    log.remove("A")  # the folder's last record: its tombstone stays, so the log does
+    reader = ManifestLog(folder)
+    assert reader.get("A") is None and reader.was_removed("A")
+    log.append(record("A"))
+    assert reader.get("A", fresh=True) is not None and not reader.was_removed("A")
+
+
+def test_compaction_keeps_the_tombstones(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(manifests, "COMPACT_AFTER", 3)
+    log = ManifestLog(folder)
+    log.append(record("gone"))
+    log.remove("gone")
+    for n in range(6):  # superseded lines pile up: the log is rewritten
+        log.append(record("A", n))
+    lines = [json.loads(x) for x in (tmp_path / "Task" / LOG_NAME).read_text().splitlines()]
+    assert len(lines) < 8, lines  # compacted: 8 lines were appended
+    assert [x for x in lines if x["task_id"] == "gone"] == [{"task_id": "gone", "removed": True}]
+    assert ManifestLog(folder).was_removed("gone")
 
 
 def test_a_torn_line_is_ignored_and_the_next_append_cuts_it_off(folder, tmp_path):

@@ -195,7 +195,7 @@ def test_upstream_rerun_with_the_same_output_leaves_downstream_alone():
     result = d6tflow.run(Downstream(), execution_summary=False)
     assert result.status[Upstream()] is TaskState.DONE
     assert result.status[Downstream()] is TaskState.UP_TO_DATE
-    assert "were up to date: their upstream reran with the same output" in result.summary
+    assert "1 was up to date: its upstream reran with the same output" in result.summary
 
 
 class Reader(d6tflow.tasks.TaskPickle):
@@ -260,7 +260,7 @@ def test_report_only_mode_keeps_stale_outputs(flow_module, capsys):
     module = flow_module.edit("flowhelpers.py", "return 2", "return 5")
     result = d6tflow.run(module.Doubled(), rerun_stale=False)
     assert result.status == {module.Doubled(): TaskState.STALE_KEPT}
-    assert "stale and kept as they are" in capsys.readouterr().out
+    assert "1 was stale and kept as it is" in capsys.readouterr().out
     d6tflow.settings.rerun_stale = False
     assert module.Doubled().outputLoad() == [2, 4, 6]
     d6tflow.preview(module.Doubled())
@@ -499,3 +499,60 @@ def test_an_output_added_to_persist_whose_file_no_run_recorded_is_not_complete(
     assert status.reasons[0].startswith("output b changed")
     d6tflow.run(Pair(), execution_summary=False)
     assert Pair().outputLoad() == ["a of ['a', 'b']", "b of ['a', 'b']"]
+
+
+# -- the words of a verdict ------------------------------------------------------------------
+
+
+class Kept(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save(1)
+
+
+class Other(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save(2)
+
+
+@d6tflow.requires(Kept, Other)
+class Both(d6tflow.tasks.TaskPickle):
+    def run(self):
+        self.save(3)
+
+
+def test_after_reset_the_reason_is_output_deleted_in_this_and_a_new_process(fresh_data_dir):
+    d6tflow.run(Kept(), execution_summary=False)
+    Kept().reset(confirm=False)
+    assert status_of(Kept()).reasons == ("output deleted",)
+    script = f"""
+        import d6tflow
+        from d6tflow.graph import Graph
+        d6tflow.set_dir({str(fresh_data_dir)!r})
+
+
+        class Kept(d6tflow.tasks.TaskPickle):
+            def run(self):
+                self.save(1)
+
+
+        print(Graph([Kept()]).states()[Kept()].reasons)
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "('output deleted',)", out.stderr
+    result = d6tflow.run(Kept(), execution_summary=False)  # the rerun decision is the same
+    assert result.status[Kept()] is TaskState.DONE
+    assert result.reasons[Kept()] == ("output deleted",)
+    assert status_of(Kept()).state is State.COMPLETE
+
+
+def test_a_task_never_run_is_still_parameters_new():
+    assert status_of(Kept()).reasons == ("parameters new",)
+
+
+def test_several_upstream_tasks_waited_on_are_named_in_one_reason():
+    d6tflow.run(Both(), execution_summary=False)
+    Kept().reset(confirm=False)
+    Other().reset(confirm=False)
+    assert status_of(Both()).reasons == ("upstream Kept, Other pending",)

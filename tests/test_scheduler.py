@@ -68,7 +68,7 @@ def test_second_run_runs_nothing_and_reports_complete(capsys):
     result = d6tflow.run(Leaf())
     assert calls == []
     assert result.status == {Leaf(): TaskState.COMPLETE}
-    assert "* 1 complete ones were encountered:\n    - 1 Leaf(name=a)" in capsys.readouterr().out
+    assert "* 1 complete one was encountered:\n    - 1 Leaf(name=a)" in capsys.readouterr().out
 
 
 def test_failure_keeps_independent_branches_and_skips_dependents():

@@ -9,7 +9,7 @@ import pytest
 
 import d6tflow
 from d6tflow import TaskState
-from d6tflow.errors import TaskNotCompleteError
+from d6tflow.errors import ParameterError, TaskNotCompleteError
 
 calls: list[str] = []
 
@@ -77,11 +77,27 @@ class WfTotal(d6tflow.tasks.TaskPickle):
 # -- building tasks ---------------------------------------------------------------------------
 
 
-def test_get_task_gives_every_class_the_flow_params_and_drops_unknown_ones():
-    flow = d6tflow.Workflow(WfTrain, params={"model": "gbm", "scale": False, "unused": 1})
+def test_get_task_gives_every_class_the_flow_params_it_declares():
+    flow = d6tflow.Workflow(WfTrain, params={"model": "gbm", "scale": False})
     assert flow.get_task() == WfTrain(model="gbm", scale=False)
     assert flow.get_task(WfPrep) == WfPrep(scale=False)
     assert flow.get_task(WfGetData) == WfGetData()
+
+
+def test_a_misspelled_param_no_task_of_the_flow_declares_is_an_error_naming_it():
+    flow = d6tflow.Workflow(WfTrain, params={"modle": "gbm", "scale": False})
+    with pytest.raises(ParameterError, match=r"'modle' \(did you mean 'model'\?\)"):
+        flow.run()
+    # an upstream class is asked for: the names are still checked against the whole flow
+    with pytest.raises(ParameterError, match="'modle'"):
+        flow.outputLoad(WfPrep)
+    assert not calls
+
+
+def test_a_misspelled_name_in_a_workflow_multi_grid_is_an_error_naming_it():
+    flows = d6tflow.WorkflowMulti(WfTrain, {"model": ["ols", "gbm"], "sacle": [True, False]})
+    with pytest.raises(ParameterError, match=r"'sacle' \(did you mean 'scale'\?\)"):
+        flows.run()
 
 
 def test_without_default_task_methods_raise_runtime_error():

@@ -2,7 +2,8 @@
 
 Every folder of outputs holds ``.manifests.jsonl``. Committing a task appends its manifest as one
 line; the latest line of a task id is the one that counts, and removing a task's outputs appends
-a tombstone (``{"task_id": …, "removed": true}``). An append costs microseconds where a file per
+a tombstone (``{"task_id": …, "removed": true}``), kept until the task commits again, so a
+state check can say its output was deleted. An append costs microseconds where a file per
 manifest cost a file creation and a rename, and a state check reads one file per folder instead of
 one per task. A reader keeps what it has read and later reads only what was appended since.
 
@@ -75,6 +76,7 @@ class ManifestLog:
         self.records: dict[str, dict] = {}
         self.code: dict[str, dict[str, str]] = {}  # code digest -> the members it stands for
         self.pulled: dict[str, str] = {}  # task id -> the remote its outputs were pulled from
+        self.removed: set[str] = set()  # task ids whose latest line is a tombstone
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file read
         self._offset = 0  # bytes of complete lines read
         self._lines = 0  # lines read, superseded ones included
@@ -112,6 +114,13 @@ class ManifestLog:
             self.refresh()
         return self.code.get(recorded) if isinstance(recorded, str) else None
 
+    def was_removed(self, task_id: str) -> bool:
+        """Were the task's outputs deleted (its latest line a tombstone)? For the words of a
+        state check only: a task without a record is pending either way."""
+        if self._checked != _generation:
+            self.refresh()
+        return task_id in self.removed
+
     def origin_of(self, name: str) -> str | None:
         """The remote the output file ``name`` of this folder was pulled from, if it was."""
         if self._checked != _generation:
@@ -125,7 +134,7 @@ class ManifestLog:
         return None
 
     def _reset(self, identity: tuple[int, int] | None) -> None:
-        self.records, self.code, self.pulled = {}, {}, {}
+        self.records, self.code, self.pulled, self.removed = {}, {}, {}, set()
         self._identity, self._offset, self._lines = identity, 0, 0
 
     def _read_from(self, offset: int) -> None:
@@ -145,7 +154,7 @@ class ManifestLog:
     def _apply(self, records: list[dict]) -> None:
         for record in records:
             self._lines += 1
-            task_id = apply_record(record, self.records, self.code)
+            task_id = apply_record(record, self.records, self.code, self.removed)
             if task_id is None:
                 continue
             if "pulled_from" in record and not record.get("removed"):
@@ -192,11 +201,8 @@ class ManifestLog:
             self._apply(records)
         else:
             self.refresh()
-        if not self.records:  # the last task's outputs went: leave no log behind
-            self._keep_history()
-            os.unlink(self.path)
-            self._reset(None)
-        elif self._lines - len(self.records) > max(COMPACT_AFTER, len(self.records)):
+        superseded = self._lines - len(self.records) - len(self.removed)
+        if superseded > max(COMPACT_AFTER, len(self.records)):
             try:
                 self._compact()
             except OSError as e:  # the commit happened; tidying up can wait
@@ -247,15 +253,19 @@ class ManifestLog:
         code = [{"code": d, "members": m} for d, m in self.code.items() if d in used]
         # Damaged records are kept as they are: dropping one would leave outputs with no record,
         # which count as complete (legacy).
-        text = "".join(_ENCODER.encode(r) + "\n" for r in [*code, *self.records.values()])
+        tombstones = [{"task_id": task_id, "removed": True} for task_id in sorted(self.removed)]
+        lines = [*code, *self.records.values(), *tombstones]
+        text = "".join(_ENCODER.encode(r) + "\n" for r in lines)
         store.atomic_write(self.path, lambda tmp: _write_bytes(tmp, text.encode("utf-8")))
         self.refresh()
 
 
-def apply_record(record: dict, records: dict[str, dict], code: dict[str, dict]) -> str | None:
+def apply_record(
+    record: dict, records: dict[str, dict], code: dict[str, dict], removed: set[str] | None = None
+) -> str | None:
     """Apply one line of a log to the current ``records`` (by task id) and ``code`` members (by
-    digest): the latest line of a task id counts, a tombstone removes it. Returns the task id,
-    None for a line of code members."""
+    digest): the latest line of a task id counts, a tombstone removes it (and, given ``removed``,
+    notes its task id there). Returns the task id, None for a line of code members."""
     task_id = record.get("task_id")
     if not isinstance(task_id, str):
         if isinstance(record.get("code"), str) and isinstance(record.get("members"), dict):
@@ -263,8 +273,12 @@ def apply_record(record: dict, records: dict[str, dict], code: dict[str, dict]) 
         return None
     if record.get("removed"):
         records.pop(task_id, None)
+        if removed is not None:
+            removed.add(task_id)
     else:
         records[task_id] = record
+        if removed:
+            removed.discard(task_id)
     return task_id
 
 

@@ -166,7 +166,8 @@ def assess(task: TaskData, deps: list[tuple[Any, Status]], code: bool = True) ->
         elif manifest is not None:
             changed.append(key)
     if missing:
-        return _missing_status(task, missing, len(paths), manifest is None)
+        deleted = manifest is None and log.was_removed(task.task_id)
+        return _missing_status(task, missing, len(paths), manifest is None, deleted)
     if manifest is None:
         if where.needs_records:
             return _NO_RECORD
@@ -210,9 +211,13 @@ def _recorded_hashes(
     return checked if len(checked) == len(records) else _hashes(manifest)
 
 
-def _missing_status(task: Any, missing: list[str], outputs: int, unrecorded: bool) -> Status:
+def _missing_status(
+    task: Any, missing: list[str], outputs: int, unrecorded: bool, deleted: bool
+) -> Status:
+    """Pending: outputs missing. The words only: never run with these parameters, deleted
+    (``reset``, ``invalidate``: the log's tombstone says so), or some outputs gone."""
     if len(missing) == outputs and unrecorded:
-        return Status(State.PENDING, ("parameters new",))
+        return Status(State.PENDING, ("output deleted" if deleted else "parameters new",))
     return Status(State.PENDING, (_outputs_words(task, missing) + " missing",))
 
 
@@ -234,23 +239,32 @@ def _upstream_changes(
 ) -> tuple[list[str], list[str]]:
     """(upstream outputs other than the ones recorded, upstream tasks not complete), in words;
     ``upstream`` is the record's, None when there is none."""
-    changed, waiting = [], []
+    changed: list[str] = []
+    waiting: dict[str, list[str]] = {}  # state -> upstream task families
     for dep, status in deps:
         if status.state is not _COMPLETE:
-            waiting.append(f"upstream {dep.task_family} {status.state.value.lower()}")
+            waiting.setdefault(status.state.value.lower(), []).append(dep.task_family)
         elif upstream is not None:
             recorded = upstream.get(dep.task_id)
             current = status.hashes if status.hashes is not None else _output_hashes(dep)
             if recorded is not None and current is not None and recorded != current:
-                changed.append(f"upstream {dep.task_family} output changed")
-    return changed, waiting
+                changed.append(dep.task_family)
+    changed_words = [f"upstream {_names(changed)} output changed"] if changed else []
+    return changed_words, [f"upstream {_names(f)} {state}" for state, f in waiting.items()]
+
+
+def _names(families: list[str]) -> str:
+    """Task families as one phrase, each once: "TaskA, TaskB and 3 more"."""
+    unique = list(dict.fromkeys(families))
+    shown = ", ".join(unique[:3])
+    return shown + (f" and {len(unique) - 3} more" if len(unique) > 3 else "")
 
 
 def assess_by_existence(task: Any, deps: list[tuple[Any, Status]]) -> Status:
     if task._cascades():
-        waiting = [d for d, s in deps if not s.complete]
+        waiting = [d.task_family for d, s in deps if not s.complete]
         if waiting:
-            return Status(State.PENDING, (f"upstream {waiting[0].task_family} pending",))
+            return Status(State.PENDING, (f"upstream {_names(waiting)} pending",))
     if task._outputs_exist():
         return COMPLETE
     return Status(State.PENDING, ("output missing",))

@@ -435,6 +435,7 @@ class RemoteLog:
         self.path = f"{folder}/{SEGMENTS}"
         self.records: dict[str, dict] = {}
         self.code: dict[str, dict[str, str]] = {}
+        self.removed: set[str] = set()  # task ids whose latest record is a tombstone
         self._applied: list[str] = []  # segment names, in the order applied
         self._parsed: dict[str, list[dict]] = {}  # segment name -> its records (immutable)
         self._checked = -1
@@ -455,6 +456,12 @@ class RemoteLog:
         if self._checked != manifests.generation():
             self.refresh()
         return self.code.get(recorded) if isinstance(recorded, str) else None
+
+    def was_removed(self, task_id: str) -> bool:
+        """Were the task's outputs deleted (its latest record a tombstone)?"""
+        if self._checked != manifests.generation():
+            self.refresh()
+        return task_id in self.removed
 
     def hash_of(self, name: str) -> str | None:
         """The recorded content hash of the output file ``name`` of this folder, if any."""
@@ -495,6 +502,7 @@ class RemoteLog:
                 )
             if names[: len(self._applied)] != self._applied:
                 self.records, self.code, self._applied = {}, {}, []
+                self.removed = set()
             for name in names[len(self._applied) :]:
                 self._apply(self._parsed[name])
                 self._applied.append(name)
@@ -517,7 +525,7 @@ class RemoteLog:
 
     def _apply(self, records: list[dict]) -> None:
         for record in records:
-            manifests.apply_record(record, self.records, self.code)
+            manifests.apply_record(record, self.records, self.code, self.removed)
 
     # -- writing -----------------------------------------------------------------------------------
 

@@ -8,13 +8,15 @@ branches keep running and only what depends on the failed task is skipped.
 from __future__ import annotations
 
 import contextlib
+import difflib
+import inspect
 import logging
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from d6tflow import interrupts, settings
+from d6tflow import interrupts, progress, settings
 from d6tflow.errors import FlowFailedError, InvalidArgumentError, TaskFailure, UsageError
 from d6tflow.executors import Executor, get_executor
 from d6tflow.executors.shipping import check_not_in_memory
@@ -48,6 +50,7 @@ def run(
     remote: Any = None,
     push: bool = True,
     trusted: bool | None = None,
+    progress: bool | None = None,
     **kwargs: Any,
 ) -> RunResult:
     """Run tasks and whatever they need that is not complete yet.
@@ -66,15 +69,13 @@ def run(
     ``remote`` (a URL, or True for ``set_remote``'s) is a shared cache: a task about to run is
     pulled from there instead if it was made from the same code, upstream outputs and input
     files; what runs is pushed there after (``push=False``: only read). ``trusted=True``: its
-    pickles may be loaded (docs/sharing.md).
+    pickles may be loaded (docs/sharing.md). ``progress=False`` (default:
+    ``settings.progress``) shows no progress while tasks run (d6tflow.progress says where it
+    shows).
     """
     options = {k: v for k, v in kwargs.items() if k not in _IGNORED_LUIGI_OPTIONS}
     if options and executor is None and workers <= 1:
-        raise UsageError(
-            f"d6tflow.run() got unknown argument(s) {sorted(options)}; did you mean forced=, "
-            "forced_all= or forced_all_upstream=? (Executor options such as grace_period= apply "
-            "with workers > 1 or executor=...; with workers=1 tasks run in this process.)"
-        )
+        raise UsageError(_unknown_arguments(sorted(options)))
     roots = as_task_list(tasks)
     summary = settings.execution_summary if execution_summary is None else execution_summary
     keep_stale = not (settings.rerun_stale if rerun_stale is None else rerun_stale)
@@ -103,14 +104,31 @@ def run(
                 return RunResult(cancelled=True)
             for task in to_reset:
                 task.invalidate(confirm=False)
-        result = _execute(graph, runner, keep_stale)
+        show = settings.progress if progress is None else progress
+        result = _execute(graph, runner, keep_stale, show)
         del graph, to_reset  # gone before the collector is back: it need not walk them
     result.summary = format_summary(result)
     if summary:
         print(result.summary)
     if result.failures and abort:
-        raise FlowFailedError(result.failures, result)
+        raise FlowFailedError(result.failures, result)  # its message holds the tracebacks
+    for failure in result.failures:
+        logger.error("%s\n%s", failure, failure.traceback.rstrip())
     return result
+
+
+def _unknown_arguments(names: list[str]) -> str:
+    """The error for keywords ``run`` does not take, with the argument each one may have meant."""
+    known = [n for n in inspect.signature(run).parameters if n not in ("tasks", "kwargs")]
+    guesses = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        guesses.append(f"{name}= (did you mean {close[0]}=?)" if close else f"{name}=")
+    return (
+        f"d6tflow.run() got unknown argument(s) {', '.join(guesses)}. It takes "
+        f"{', '.join(known)}. (Executor options such as grace_period= apply with workers > 1 or "
+        "executor=...; with workers=1 tasks run in this process.)"
+    )
 
 
 def _tasks_to_reset(
@@ -143,12 +161,17 @@ def _tasks_to_reset(
     return list(selected)
 
 
-def _execute(graph: Graph, executor: Executor, keep_stale: bool) -> RunResult:
+def _execute(graph: Graph, executor: Executor, keep_stale: bool, show: bool) -> RunResult:
     started = time.perf_counter()
     statuses = graph.states()
     result = RunResult()
     pending = _plan(graph, statuses, keep_stale, result)
-    _run_frontier(_Frontier(graph, pending, result.status), executor, statuses, result)
+    observer = progress.begin(len(pending), show)
+    try:
+        frontier = _Frontier(graph, pending, result.status)
+        _run_frontier(frontier, executor, statuses, result, observer)
+    finally:
+        progress.end(observer)
     # Report in dependency order, not in the order parallel workers happened to finish.
     result.status = {task: result.status[task] for task in graph.order if task in result.status}
     result.duration = time.perf_counter() - started
@@ -205,28 +228,36 @@ class _Frontier:
                 return task
         return None
 
-    def finish(self, task: Task, state: TaskState) -> None:
+    def finish(self, task: Task, state: TaskState) -> int:
+        """Record ``task``'s outcome; the number of tasks skipped because of it."""
         self.status[task] = state
         if state in (TaskState.DONE, TaskState.UP_TO_DATE, TaskState.PULLED):
             for child in self.dependents[task]:
                 self.waiting_on[child] -= 1
                 if self.waiting_on[child] == 0:
                     self.ready.append(child)
-            return
+            return 0
+        skipped = 0
         skip = list(self.dependents[task])  # everything downstream of a failure is skipped
         while skip:
             child = skip.pop()
             if child not in self.status:
                 self.status[child] = TaskState.SKIPPED
+                skipped += 1
                 skip.extend(self.dependents[child])
+        return skipped
 
 
 def _run_frontier(
-    frontier: _Frontier, executor: Executor, statuses: dict[Task, Status], result: RunResult
+    frontier: _Frontier,
+    executor: Executor,
+    statuses: dict[Task, Status],
+    result: RunResult,
+    observer: progress.Progress | None,
 ) -> None:
-    """Hand ready tasks to the executor (at most its capacity at once) until none is left."""
+    """Hand ready tasks to the executor (at most its capacity at once) until none is left;
+    tell ``observer`` (if any) what starts and finishes."""
     running: dict[Future, Task] = {}
-    verbose = logger.isEnabledFor(logging.INFO)
     # Tasks running elsewhere: a Ctrl-C is held back while this thread submits and waits, and
     # acted on after each wait slice. Raised anywhere, it could leave a lock of a future or of
     # the pool taken, and shutting down would then hang (d6tflow.interrupts).
@@ -240,13 +271,16 @@ def _run_frontier(
                         break
                     if statuses[task].upstream_only and still_current(task):
                         frontier.finish(task, TaskState.UP_TO_DATE)
+                        if observer is not None:
+                            observer.task_finished(task, TaskState.UP_TO_DATE)
                         continue
-                    if verbose:
-                        logger.info("running %r", task)
+                    if observer is not None:
+                        observer.task_started(task)
                     running[executor.submit(task)] = task
                 if running:
                     for future in _finished(running):
-                        _record_outcome(running.pop(future), future.result(), frontier, result)
+                        task = running.pop(future)
+                        _record_outcome(task, future.result(), frontier, result, observer)
         finally:
             executor.shutdown()
 
@@ -265,17 +299,31 @@ def _finished(running: dict[Future, Task]) -> list[Future]:
     return done
 
 
-def _record_outcome(task: Task, outcome: Any, frontier: _Frontier, result: RunResult) -> None:
+def _record_outcome(
+    task: Task,
+    outcome: Any,
+    frontier: _Frontier,
+    result: RunResult,
+    observer: progress.Progress | None,
+) -> None:
+    skipped = 0
     if outcome.error is None:
-        if logger.isEnabledFor(logging.INFO):
-            logger.info("done %r", task)
         if not outcome.ran:
             result.reasons[task] = ("completed meanwhile by another run",)
-        if outcome.pulled:
-            frontier.finish(task, TaskState.PULLED)
-        else:
-            frontier.finish(task, TaskState.DONE)
+        state = TaskState.PULLED if outcome.pulled else TaskState.DONE
+        frontier.finish(task, state)
     else:
-        logger.error("%r failed:\n%s", task, outcome.traceback)
+        # One line now; the traceback is printed once, at the end of the run (see run()).
+        logger.error("%r failed: %s", task, _one_line(outcome.error))
         result.failures.append(TaskFailure(task, outcome.error, outcome.traceback))
-        frontier.finish(task, TaskState.FAILED)
+        state = TaskState.FAILED
+        skipped = frontier.finish(task, state)
+    if observer is not None:
+        observer.task_finished(task, state)
+        if skipped:
+            observer.tasks_skipped(skipped)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().partition("\n")[0]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -27,6 +27,9 @@ rerun_stale: bool = True
 #: survives the process being killed at any point; after a power loss the last commits may be
 #: lost, and are then found missing or changed and rerun. See docs/provenance.md.
 durable: bool = False
+#: Default of ``d6tflow.run(progress=None)``: show progress while tasks run (d6tflow.progress:
+#: live in a terminal or notebook, log lines at INFO level otherwise).
+progress: bool = True
 #: Level of the ``d6tflow`` logger while ``d6tflow.run`` works; the level the logger had before
 #: the run is restored after it.
 log_level: str = "WARNING"

@@ -90,23 +90,38 @@ def format_summary(result: RunResult) -> str:
     """The execution summary, in the original's words ("Scheduled 3 tasks of which: ..."),
     with the reason each task ran."""
     lines = ["", "===== d6tflow Execution Summary =====", ""]
-    lines.append(f"Scheduled {len(result.status)} tasks of which:")
+    scheduled = len(result.status)
+    lines.append(f"Scheduled {scheduled} {'task' if scheduled == 1 else 'tasks'} of which:")
+    # (state, words for one task, words for several)
     sections = [
-        (TaskState.COMPLETE, "complete ones were encountered"),
-        (TaskState.DONE, "ran successfully"),
-        (TaskState.PULLED, "were pulled from remote, made there from the same code and inputs"),
-        (TaskState.UP_TO_DATE, "were up to date: their upstream reran with the same output"),
-        (TaskState.STALE_KEPT, "were stale and kept as they are (rerun_stale is off)"),
-        (TaskState.FAILED, "failed"),
+        (TaskState.COMPLETE, "complete one was encountered", "complete ones were encountered"),
+        (TaskState.DONE, "ran successfully", "ran successfully"),
+        (
+            TaskState.PULLED,
+            "was pulled from remote, made there from the same code and inputs",
+            "were pulled from remote, made there from the same code and inputs",
+        ),
+        (
+            TaskState.UP_TO_DATE,
+            "was up to date: its upstream reran with the same output",
+            "were up to date: their upstream reran with the same output",
+        ),
+        (
+            TaskState.STALE_KEPT,
+            "was stale and kept as it is (rerun_stale is off)",
+            "were stale and kept as they are (rerun_stale is off)",
+        ),
+        (TaskState.FAILED, "failed", "failed"),
     ]
-    for state, words in sections:
+    for state, one, several in sections:
         group = result.tasks(state)
         if group:
-            lines.append(f"* {len(group)} {words}:")
+            lines.append(f"* {len(group)} {one if len(group) == 1 else several}:")
             lines.extend(_group_lines(group, "    ", result.reasons))
     skipped = result.tasks(TaskState.SKIPPED)
     if skipped:
-        lines.append(f"* {len(skipped)} were left pending, among these:")
+        verb = "was" if len(skipped) == 1 else "were"
+        lines.append(f"* {len(skipped)} {verb} left pending, among these:")
         lines.append(f"    * {len(skipped)} had failed dependencies:")
         lines.extend(_group_lines(skipped, "        ", {}))
     lines.append("")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -27,13 +28,34 @@ _PROMOTE_AFTER = 10_000
 
 @contextlib.contextmanager
 def logger_level(logger: logging.Logger, level: int | str) -> Iterator[None]:
-    """``logger`` at ``level`` inside the block, and back at the user's level after it."""
+    """``logger`` at ``level`` inside the block, and back at the user's level after it.
+
+    If logging is not configured (no handler on the logger or above it), its records go to
+    stderr meanwhile: Python's fallback shows only warnings and errors, so ``level="INFO"``
+    would show nothing without ``logging.basicConfig()``.
+    """
     previous = logger.level
     logger.setLevel(level)
+    handler = None if logger.hasHandlers() else _StderrHandler()
+    if handler is not None:
+        logger.addHandler(handler)
     try:
         yield
     finally:
         logger.setLevel(previous)
+        if handler is not None:
+            logger.removeHandler(handler)
+
+
+class _StderrHandler(logging.Handler):
+    """Each record's message on the ``sys.stderr`` of the moment (as Python's own fallback
+    writes it), so a live display or a test capturing stderr sees it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 @contextlib.contextmanager

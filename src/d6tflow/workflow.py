@@ -8,6 +8,7 @@ through the engine's flow context, as copies, so nothing leaks onto tasks built 
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,7 @@ class Workflow:
         self.env = env
         #: Other flows a task can read in run() as ``self.flows[name]`` (see ``attach_flow``).
         self.flows: dict[str, Any] = {}
+        self._declared_by: dict[type, frozenset[str]] = {}  # see _names_declared
 
     def __repr__(self) -> str:
         name = self.default_task.__name__ if self.default_task else None
@@ -195,7 +197,42 @@ class Workflow:
         if isinstance(task, Task):
             return task if task._context is not None else task._with_context(self._context())
         _check_task_class(task, "Workflow.get_task")
-        return task(**self.params)._with_context(self._context())
+        built = task(**self.params)._with_context(self._context())
+        if self.params:
+            self._check_params(built)
+        return built
+
+    def _check_params(self, built: Task) -> None:
+        """A params name that no task of the flow declares is a mistake (a misspelling, a
+        parameter renamed since): say so, or it would silently run with the default."""
+        declared = type(built).get_param_names(include_significant=True)
+        if all(name in declared for name in self.params):
+            return
+        known = self._names_declared(type(built), built)
+        if self.default_task is not None and self.default_task is not type(built):
+            default = self.default_task(**self.params)._with_context(self._context())
+            known = known | self._names_declared(self.default_task, default)
+        unknown = [name for name in self.params if name not in known]
+        if not unknown:
+            return
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        root = (self.default_task or type(built)).__name__
+        raise ParameterError(
+            f"Workflow({root}) params: {', '.join(hints)} is not a parameter of {root} or of any "
+            f"task upstream of it. Its tasks' parameters: {', '.join(sorted(known)) or 'none'}."
+        )
+
+    def _names_declared(self, cls: type, built: Task) -> frozenset[str]:
+        """The parameter names of the classes of ``built`` and of every task upstream of it."""
+        names = self._declared_by.get(cls)
+        if names is None:
+            classes = {type(t) for t in taskflow_upstream(built)}
+            names = frozenset(n for c in classes for n in c.get_param_names(True))
+            self._declared_by[cls] = names
+        return names
 
     def _context(self) -> tuple[str | None, dict[str, Any]]:
         return (self.path, self.flows)

@@ -457,3 +457,11 @@ def test_workers_on_other_hosts_write_to_a_remote_data_folder_directly(
     assert str(TaskWhere(n=1).output().path).startswith(url)
     again = run(tasks, executor=dask_client)
     assert set(again.status.values()) == {TaskState.COMPLETE}
+
+
+def test_progress_lines_come_from_the_run_loop_with_durations(dask_cluster, monkeypatch, caplog):
+    monkeypatch.setattr(d6tflow.settings, "log_level", "INFO")  # not a terminal: lines at INFO
+    run([TaskReport(n=7, seconds=0.2)], executor="dask", address=dask_cluster.address)
+    lines = [r.getMessage() for r in caplog.records if r.name == "d6tflow"]
+    assert any(line.startswith("[3/3] TaskReport(n=7, seconds=0.2) done in ") for line in lines)
+    assert any(line.startswith("3/3 tasks in ") for line in lines), lines

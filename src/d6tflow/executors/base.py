@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 import types
 from abc import ABC, abstractmethod
@@ -86,7 +87,7 @@ def execute_task(task: Task, run_flow: RunFlow | None) -> TaskOutcome:
         with gc_resumed():  # the scheduler pauses the collector for its own work, not for this
             how = _run(task, run_flow)
     except Exception as e:
-        text = traceback.format_exc()
+        text = user_traceback(e)
         explained = _hook(task, "on_failure", e)
         if isinstance(explained, str) and explained:
             text += f"\n{task!r}.on_failure: {explained}\n"
@@ -94,6 +95,21 @@ def execute_task(task: Task, run_flow: RunFlow | None) -> TaskOutcome:
     if how == RAN:
         _hook(task, "on_success")
     return TaskOutcome(ran=how != MEANWHILE, pulled=how == PULLED)
+
+
+# The d6tflow package's folder: its frames lead from the run loop to a task's run().
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_traceback(error: BaseException) -> str:
+    """``error``'s traceback from the first frame of the user's code on: the frames of d6tflow
+    that lead to a task's ``run()`` say nothing about what went wrong. Frames of d6tflow that
+    the user's code called (``self.save`` …) stay; an error raised by d6tflow itself around the
+    task (outputs not saved) is its message alone."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 def _hook(task: Task, name: str, *args: Any) -> Any:
@@ -140,7 +156,9 @@ def _drive_dynamic(task: Task, gen: Any, run_flow: RunFlow | None) -> None:
     try:
         yielded = next(gen)
         while True:
-            result = run_flow(flatten(yielded), execution_summary=False, abort=False)
+            # abort=True: a failure comes back as the error of this task (its traceback inside),
+            # not logged a second time by the inner run.
+            result = run_flow(flatten(yielded), execution_summary=False, abort=True)
             if not result:
                 raise FlowFailedError(result.failures, result)
             yielded = gen.send(map_structure(lambda t: t.output(), yielded))

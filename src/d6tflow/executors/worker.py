@@ -100,6 +100,9 @@ def _prepare_process(shipment: Shipment, chdir: bool) -> None:
     if shipment.settings != _last_settings:
         for name, value in shipment.settings.items():
             setattr(settings, name, value)
+        # Tasks a task yields run here; their progress is not this process's to show (its
+        # output may be the user's terminal, under the parent's display).
+        settings.progress = False
         logging.getLogger("d6tflow").setLevel(settings.log_level)
         _last_settings = shipment.settings
     if shipment.remotes != _last_remotes:
