@@ -1,6 +1,7 @@
 """`make bench`: ours, a plain-Python floor and the original d6tflow side by side, in one run.
 
-    python benchmarks/run.py [graphs|progress|parquet|import|parallel|provenance|oracle|remote|formats ...]
+    python benchmarks/run.py [graphs|progress|parquet|import|parallel|provenance|oracle|remote|
+                               formats ...]
 
 No argument runs every section. Environment:
     BENCH_QUICK=1           only N=1,000 and fewer repetitions (for development)
