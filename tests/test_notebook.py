@@ -157,7 +157,16 @@ def test_a_real_notebook_shows_tasks_flows_and_results_as_html(tmp_path, monkeyp
     assert [o["output_type"] for o in preview] == ["display_data"]  # shown, not printed
     assert badges(preview[0]["data"]["text/html"]) == ["PENDING", "PENDING"]
     assert "[Train-{'model': 'ols'} (PENDING)] parameters new" in preview[0]["data"]["text/plain"]
-    run = out[5][0]["data"]["text/html"]
+    progress, result = out[5]  # one progress area, updated in place, then the result
+    assert progress["output_type"] == "display_data"
+    lines = progress["data"]["text/plain"].splitlines()
+    assert lines[0].startswith("d6tflow 2/2 tasks")
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["done", "GetData()"],
+        ["done", "Train(model=ols)"],
+    ]
+    assert all(line.endswith(" s") for line in lines[1:])  # each task's duration
+    run = result["data"]["text/html"]
     assert "d6tflow run: ok" in run and badges(run) == ["done", "done"]
     flow = out[6][0]["data"]["text/html"]
     assert badges(flow) == ["PENDING", "COMPLETE"] and "&#x27;model&#x27;: &#x27;gbm&#x27;" in flow
