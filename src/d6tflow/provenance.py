@@ -321,6 +321,13 @@ def is_current(task: TaskData) -> bool:
 _NEW = Status(State.PENDING, ("parameters new",))
 
 
+def _metadata_here(task: Any) -> Any:
+    """What ``metaSave`` gave this task object in this process (None if nothing): no file is
+    read, as ``task.metadata`` would for another instance."""
+    here = getattr(task, "_metadata_here", None)
+    return here() if here is not None else None
+
+
 def state_now(task: TaskData) -> Status:
     """The task's state now, its dependencies being complete (asked under its lock).
 
@@ -389,14 +396,14 @@ def run_and_commit(task: TaskData, body: Callable[[], None]) -> str:
             item = _shared_item(task, paths, folder, cache[0].url)
             if _pull_made_the_same(task, item, cache[0], upstream, code):
                 return PULLED
-        meta_before = getattr(task, "metadata", None)
+        meta_before = _metadata_here(task)
         with where.staging(list(paths.values())) as staged:
             body()
             missing = [k for k, p in paths.items() if staged[p] is None and where.stat(p) is None]
             if missing:
                 raise OutputsNotSavedError(task, missing)
             notes = {"reason": "; ".join(now.reasons)}
-            meta = getattr(task, "metadata", None)
+            meta = _metadata_here(task)
             if meta is not None and meta is not meta_before:  # metaSave in this run
                 notes["meta"] = small_json(meta)
             _commit(task, where, paths, log, staged, started, upstream, code, notes)

@@ -477,6 +477,11 @@ class TaskData(Task):
     def metadata(self, data: Any) -> None:
         self.__dict__["_metadata_saved"] = data
 
+    def _metadata_here(self) -> Any:
+        """What ``metaSave`` gave this instance, None if it was not called on it; unlike
+        :attr:`metadata`, never reads a file (a commit asks it, on the hot path)."""
+        return self.__dict__.get("_metadata_saved")
+
     def _get_meta_path(self, task: TaskData | None = None) -> Path | Any:
         """The original's name for where ``metaSave`` writes (its own tests called it)."""
         path = (task or self)._meta_path()
