@@ -434,3 +434,35 @@ def test_a_missing_library_fails_the_task_naming_the_extra_to_install(tmp_path):
     assert "TaskFast__99914b932b-data.parquet" in done.stdout
     assert "pip install 'd6tflow[polars]'" in done.stdout
     assert issubclass(MissingExtraError, ImportError)
+
+
+MISSING_KALEIDO = """
+import sys
+sys.modules["kaleido"] = None  # as if kaleido were not installed: importing it raises ImportError
+import plotly.graph_objects as go
+import d6tflow
+from d6tflow.errors import FlowFailedError
+d6tflow.set_dir(sys.argv[1])
+
+class TaskChart(d6tflow.tasks.TaskFigure):
+    def run(self):
+        self.save(go.Figure(go.Bar(y=[1, 2])))
+
+try:
+    d6tflow.run(TaskChart(), execution_summary=False)
+except FlowFailedError as e:
+    print(e)
+"""
+
+
+def test_a_plotly_image_without_kaleido_says_to_install_kaleido_not_an_extra(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", MISSING_KALEIDO, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "TaskChart() failed: MissingExtraError" in done.stdout
+    assert "pip install kaleido" in done.stdout and "d6tflow[" not in done.stdout
+    assert not list((tmp_path / "data").rglob("*.png"))  # nothing half-written counts

@@ -91,17 +91,17 @@ def registered_formats() -> dict[str, Format]:
     return dict(_registry)
 
 
-def needs(module: str, extra: str) -> Any:
-    """Import an optional library a format uses, or say which extra installs it.
+def needs(module: str, extra: str | None, install: str | None = None) -> Any:
+    """Import an optional library a format uses, or say which extra (or, for a library no extra
+    brings, which ``install`` command) installs it.
 
     >>> pl = needs("polars", "polars")
     """
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise MissingExtraError(
-            f"{module} is not installed; install it with: pip install 'd6tflow[{extra}]'"
-        ) from e
+        how = install or f"pip install 'd6tflow[{extra}]'"
+        raise MissingExtraError(f"{module} is not installed; install it with: {how}") from e
 
 
 def final_name(path: str) -> str:

@@ -43,7 +43,8 @@ class _ImageFormat(Format):
 
     def save(self, obj: Any, path: str, **kwargs: Any) -> None:
         if _is_plotly(obj):
-            needs("kaleido", "figures")
+            # Not in the figures extra: kaleido needs a Chrome it finds or downloads itself.
+            needs("kaleido", None, "pip install kaleido (plotly's image export), or save as html")
             obj.write_image(path, format=self.ext, **kwargs)
             return
         matplotlib = needs("matplotlib", "figures")
