@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -366,7 +367,8 @@ MAX_PROGRESS_RATIO = 1.05
 
 
 def progress_repetitions() -> int:
-    return 2 if QUICK else 5
+    """BENCH_PROGRESS_REPS (default 5, quick 2): more for a steadier median on a noisy machine."""
+    return int(os.environ.get("BENCH_PROGRESS_REPS", 2 if QUICK else 5))
 
 
 def run_progress_section() -> Section:

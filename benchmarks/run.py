@@ -9,6 +9,7 @@ No argument runs every section. Environment:
     BENCH_PEER_TIMEOUT=300  seconds per peer process; BENCH_OURS_TIMEOUT=600 the same for ours
     BENCH_PARQUET_ROWS      rows of the Parquet (and formats) frame (default 5,000,000)
     BENCH_SQL_ROWS=1000000 BENCH_FOREST_TREES=100  the formats section's SQL rows and forest size
+    BENCH_PROGRESS_REPS=5   interleaved on/off repetitions of the progress section
     BENCH_SCRATCH=/dev/shm  where the workloads write (default benchmarks/.work/, on the disk)
     D6TFLOW_ORACLE_EXAMPLES=500  examples of the rebuild oracle's long profile (quick: 50)
     BENCH_REMOTE_TASKS=1000 BENCH_REMOTE_MB=200  the remote section's sizes (quick: 200, 20)
