@@ -3,9 +3,8 @@ walking the graph, invalidating parts of it, and the errors for graphs that cann
 
 from __future__ import annotations
 
-import pathlib
-
 import pytest
+from tests.folders import files_in, left_after_reset, ran
 
 import d6tflow
 from d6tflow.errors import CycleError
@@ -16,26 +15,6 @@ calls: list[str] = []
 @pytest.fixture(autouse=True)
 def clear_calls():
     calls.clear()
-
-
-def ran(task):
-    d6tflow.run(task, execution_summary=False)
-    return task
-
-
-def files_in(folder):
-    """Files a user would see: outputs, metadata, manifests (not the hidden per-task lock files)."""
-    # Nor the history and code sources a folder keeps after its outputs go (docs/provenance.md).
-    kept = (".lock", ".history.jsonl", ".sources.jsonl")
-    return sorted(
-        p for p in pathlib.Path(folder).rglob("*") if p.is_file() and not p.name.endswith(kept)
-    )
-
-
-def left_after_reset(folder):
-    """What a reset leaves besides the manifest logs, which keep its tombstone (so a later state
-    check says "output deleted")."""
-    return [p for p in files_in(folder) if p.name != ".manifests.jsonl"]
 
 
 class Leaf(d6tflow.tasks.TaskPickle):

@@ -13,6 +13,7 @@ import pickle
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from tests.folders import files_in
 
 import d6tflow
 
@@ -43,15 +44,6 @@ def saved(base, obj, **save_kwargs):
     task = type(f"Saver{next(_made)}", (base,), {"run": run})()
     d6tflow.run(task, execution_summary=False)
     return task
-
-
-def files_in(folder):
-    """Files a user would see: outputs, metadata, manifests (not the hidden per-task lock files)."""
-    # Nor the history and code sources a folder keeps after its outputs go (docs/provenance.md).
-    kept = (".lock", ".history.jsonl", ".sources.jsonl")
-    return sorted(
-        p for p in pathlib.Path(folder).rglob("*") if p.is_file() and not p.name.endswith(kept)
-    )
 
 
 # -- built-in flavours ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from tests.folders import ran
 
 import d6tflow
 
@@ -41,11 +42,6 @@ class OnlyX(d6tflow.tasks.TaskPickle):
 class Listy(d6tflow.tasks.TaskPickle):
     def run(self):
         self.save([1, 2, 3])
-
-
-def ran(task):
-    d6tflow.run(task, execution_summary=False)
-    return task
 
 
 # -- outputLoad ------------------------------------------------------------------------------------
