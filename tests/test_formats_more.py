@@ -385,12 +385,48 @@ class TaskA(d6tflow.tasks.TaskNumpy):
     def run(self):
         self.save(np.full(4, self.n))
 
-@d6tflow.requires({"p": TaskP, "q": TaskQ, "a": TaskA})
+class TaskC(d6tflow.tasks.TaskCSVPolars):
+    n = d6tflow.IntParameter()
+    def run(self):
+        self.save(pl.DataFrame({"n": [self.n] * 4}))
+
+class TaskW(d6tflow.tasks.TaskPqArrow):
+    n = d6tflow.IntParameter()
+    def run(self):
+        import pyarrow as pa
+        self.save(pa.table({"n": [self.n] * 4}))
+
+class TaskH(d6tflow.tasks.TaskH5Pandas):
+    n = d6tflow.IntParameter()
+    def run(self):
+        self.save(pd.DataFrame({"n": [self.n] * 4}))
+
+class TaskF(d6tflow.tasks.TaskFigure):
+    n = d6tflow.IntParameter()
+    def run(self):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        figure, axes = plt.subplots()
+        axes.plot([0, self.n])
+        self.save(figure)
+
+class TaskM(d6tflow.tasks.TaskMarkdown):
+    n = d6tflow.IntParameter()
+    def run(self):
+        self.save(f"# {self.n}")
+
+@d6tflow.requires(
+    {"p": TaskP, "q": TaskQ, "a": TaskA, "c": TaskC, "w": TaskW, "h": TaskH, "f": TaskF, "m": TaskM}
+)
 class TaskSum(d6tflow.tasks.TaskText):
     n = d6tflow.IntParameter()
     def run(self):
         data = self.inputLoad()
-        self.save(str(int(data["p"]["n"].sum() + data["q"]["n"].sum() + data["a"].sum())))
+        assert data["f"].read_bytes()[1:4] == b"PNG" and data["m"] == f"# {self.n}"
+        total = data["p"]["n"].sum() + data["q"]["n"].sum() + data["a"].sum()
+        total += data["c"]["n"].sum() + data["w"]["n"].to_pylist()[0] * 4 + data["h"]["n"].sum()
+        self.save(str(int(total)))
 """
 
 
@@ -401,7 +437,7 @@ def test_new_flavours_run_in_two_worker_processes(tmp_path, monkeypatch):
 
     tasks = [flow_formats.TaskSum(n=n) for n in (1, 2, 3)]
     assert d6tflow.run(tasks, workers=2, execution_summary=False)
-    assert [t.outputLoad() for t in tasks] == ["12", "24", "36"]
+    assert [t.outputLoad() for t in tasks] == ["24", "48", "72"]  # six tables of 4 rows of n
 
 
 MISSING = """

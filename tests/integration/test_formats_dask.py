@@ -1,5 +1,6 @@
-"""The flavours of issue #18 on a real Dask cluster: outputs written by the workers (Polars,
-numpy, SQL into the data folder's SQLite file, joblib) load back in the client."""
+"""The flavours of issue #18 on a real Dask cluster: outputs written by the workers (Polars
+Parquet and CSV, Arrow, numpy, HDF5, a figure, Markdown, SQL into the data folder's SQLite file,
+joblib and text) load back in the client."""
 
 from __future__ import annotations
 
@@ -36,7 +37,63 @@ class TaskDaskArray(d6tflow.tasks.TaskNumpy):
         self.save(np.full(3, self.n))
 
 
-@d6tflow.requires({"p": TaskDaskPolars, "q": TaskDaskSQL, "a": TaskDaskArray})
+class TaskDaskCSV(d6tflow.tasks.TaskCSVPolars):
+    n = d6tflow.IntParameter()
+
+    def run(self):
+        self.save(pl.DataFrame({"n": [self.n] * 3}))
+
+
+class TaskDaskArrow(d6tflow.tasks.TaskPqArrow):
+    n = d6tflow.IntParameter()
+
+    def run(self):
+        import pyarrow as pa
+
+        self.save(pa.table({"n": [self.n] * 3}))
+
+
+class TaskDaskH5(d6tflow.tasks.TaskH5Pandas):
+    n = d6tflow.IntParameter()
+
+    def run(self):
+        self.save(pd.DataFrame({"n": [self.n] * 3}))
+
+
+class TaskDaskFigure(d6tflow.tasks.TaskFigure):
+    n = d6tflow.IntParameter()
+
+    def run(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axes = plt.subplots()
+        axes.plot([0, self.n])
+        self.save(figure)
+
+
+class TaskDaskNote(d6tflow.tasks.TaskMarkdown):
+    n = d6tflow.IntParameter()
+
+    def run(self):
+        self.save(f"# run {self.n}")
+
+
+INPUTS = {
+    "p": TaskDaskPolars,
+    "q": TaskDaskSQL,
+    "a": TaskDaskArray,
+    "c": TaskDaskCSV,
+    "w": TaskDaskArrow,
+    "h": TaskDaskH5,
+    "f": TaskDaskFigure,
+    "m": TaskDaskNote,
+}
+
+
+@d6tflow.requires(INPUTS)
 class TaskDaskModel(d6tflow.tasks.TaskData):
     n = d6tflow.IntParameter()
     persist = ["model", "summary"]
@@ -44,7 +101,15 @@ class TaskDaskModel(d6tflow.tasks.TaskData):
 
     def run(self):
         data = self.inputLoad()
-        total = int(data["p"]["n"].sum() + data["q"]["n"].sum() + data["a"].sum())
+        assert data["f"].read_bytes()[1:4] == b"PNG" and data["m"] == f"# run {self.n}"
+        total = int(
+            data["p"]["n"].sum()
+            + data["q"]["n"].sum()
+            + data["a"].sum()
+            + data["c"]["n"].sum()
+            + sum(data["w"]["n"].to_pylist())
+            + data["h"]["n"].sum()
+        )
         self.save({"model": {"total": total}, "summary": f"total={total}"})
 
 
@@ -53,7 +118,7 @@ def test_new_flavours_run_on_the_dask_cluster(dask_cluster):
     assert d6tflow.run(
         tasks, executor="dask", address=dask_cluster.address, execution_summary=False
     )
-    assert [t.outputLoad(keys="summary") for t in tasks] == ["total=9", "total=18"]
-    assert tasks[1].outputLoad(keys="model") == {"total": 18}
+    assert [t.outputLoad(keys="summary") for t in tasks] == ["total=18", "total=36"]
+    assert tasks[1].outputLoad(keys="model") == {"total": 36}
     loaded = TaskDaskSQL(n=2).outputLoad()
     assert loaded.index.name == "k" and loaded["n"].tolist() == [2, 2, 2]
