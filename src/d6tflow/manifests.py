@@ -36,7 +36,7 @@ from d6tflow.utils import gc_paused
 LOG_NAME = ".manifests.jsonl"
 #: Beside the log: the records it dropped (runs superseded by later ones, runs whose outputs
 #: were deleted), for history, and the normalized source of fingerprinted code, for ``why``'s
-#: diffs (side_logs.py). Both stay when the folder's last output is deleted.
+#: diffs (side_logs.py). Both stay when the folder's outputs are deleted.
 HISTORY_NAME = ".history.jsonl"
 SOURCES_NAME = ".sources.jsonl"
 #: Rewrite a log once it holds more than this many superseded lines and more than current ones.
@@ -232,7 +232,7 @@ class ManifestLog:
 
     def _keep_history(self) -> None:
         """Append the records of runs the log holds but no longer counts to the folder's history
-        file, before a rewrite or removal of the log drops them (under the append lock; a crash
+        file, before a rewrite of the log drops them (under the append lock; a crash
         in between leaves them in both, never in neither)."""
         with open(self.path, "rb") as f:
             lines = parse_records(f.read())

@@ -2,15 +2,16 @@
 and ``d6tflow.why``, never by a state check (manifests.py writes the first, this module reads
 both and writes the second):
 
-* ``.history.jsonl``: the records ``.manifests.jsonl`` dropped when compacted or removed (runs
-  superseded by later ones), so the history of runs outlives both. A commit does not touch it: it
-  still appends one line to the log, and compaction (rare) moves the old lines here.
+* ``.history.jsonl``: the records ``.manifests.jsonl`` dropped when compacted (runs superseded
+  by later ones, runs whose outputs were deleted), so the history of runs outlives compaction.
+  A commit does not touch it: it still appends one line to the log, and compaction (rare) moves
+  the old lines here.
 * ``.sources.jsonl``: ``{"member": hash, "text": source}``, the normalized source of each
   fingerprinted member, written when a folder first records a code digest, for members whose
   hash the file does not have yet. It is what lets ``why`` show a diff of code that changed.
 
-Both stay when the folder's last output is deleted (and its log with it): a forced rerun of a
-folder's only task keeps its history. A line counts only with its final newline; a line torn by
+Both stay when the folder's outputs are deleted (a reset, a forced rerun): the history of a
+folder's only task survives its reruns. A line counts only with its final newline; a line torn by
 a crash is skipped, and the next writer starts on a new line. Duplicates (a compaction
 interrupted after writing here, two processes recording the same new code) are harmless:
 readers deduplicate.

@@ -199,11 +199,13 @@ def traverse(task: Any, path: list | None = None) -> list:
     ['TaskTrain', 'TaskPreprocess', 'TaskGetData']
     """
     found = list(path or [])
+    seen = set(found)  # tasks hash by identity: a flow of thousands stays linear
     stack = [task]
     while stack:
         current = stack.pop()
-        if current in found:
+        if current in seen:
             continue
+        seen.add(current)
         found.append(current)
         stack.extend(reversed(current.deps()))
     return found
