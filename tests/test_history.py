@@ -131,7 +131,7 @@ def test_history_of_a_remote_data_folder_reads_its_record_segments(user_modules)
     for _ in range(2):
         d6tflow.run(flow.Scored(), forced_all=True, execution_summary=False)
     runs = d6tflow.history()
-    assert list(runs["reason"]) == ["parameters new", "parameters new"]
+    assert list(runs["reason"]) == ["parameters new", "output deleted"]  # as the summaries said
     assert list(runs["metadata"]) == [{"score": 0.1}] * 2
 
 
@@ -178,3 +178,11 @@ def _log_lines(data):
         if log.exists()
         else []
     )
+
+
+def test_a_forced_rerun_is_recorded_with_the_reason_its_summary_gave(user_modules):
+    flow = user_modules.write("scoredflow", FLOW)
+    d6tflow.run(flow.Scored(n=1), execution_summary=False)
+    forced = d6tflow.run(flow.Scored(n=1), forced_all=True, execution_summary=False)
+    assert forced.reasons[flow.Scored(n=1)] == ("output deleted",)
+    assert list(d6tflow.history(flow.Scored(n=1))["reason"]) == ["parameters new", "output deleted"]

@@ -319,6 +319,7 @@ def is_current(task: TaskData) -> bool:
 
 #: What a task without a record is about to run for (as a state check says of it).
 _NEW = Status(State.PENDING, ("parameters new",))
+_DELETED = Status(State.PENDING, ("output deleted",))
 
 
 def _metadata_here(task: Any) -> Any:
@@ -341,7 +342,8 @@ def state_now(task: TaskData) -> Status:
     # fresh: a remote folder then lists its records alone, not every output (the common case,
     # no record yet, needs nothing more).
     if log is None or log.get(task.task_id, fresh=True) is None:
-        return _NEW
+        # The words the state check gave (its summary): a reset or forced rerun left a tombstone.
+        return _DELETED if log is not None and log.was_removed(task.task_id) else _NEW
     deps = [(dep, COMPLETE) for dep in task._graph_deps()]
     return assess(task, deps)
 
